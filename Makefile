@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh Debian or Raspberry Pi OS machine:
+#   make run    start the hands-free loop on the embedded default engine
+#   make test   the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint bench fixtures system-deps setup clean
+
+run: setup
+	$(BIN)/trust-coach listen $(ARGS)
+
+test: setup
+	$(BIN)/ruff check voice intents tests bench tools
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check voice intents tests bench tools
+
+bench: setup
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench $(ARGS)
+
+# Regenerates the committed speech fixtures (needs the fixtures extra and festival).
+fixtures: setup
+	tools/system-deps.sh --fixtures
+	$(BIN)/pip install -q -e '.[fixtures]'
+	$(BIN)/python tools/make_fixtures.py
+
+system-deps:
+	@tools/system-deps.sh
+
+setup: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

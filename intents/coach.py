@@ -1,0 +1,304 @@
+"""The conversation: what to say back to each utterance, given what has been said before.
+
+The coach holds the little state a conversation needs (the current topic and how far into it we
+are, the last reply for "repeat", a question waiting for its answer, how many times in a row we
+did not understand) and turns each understood `Intent` into a `Reply`, optionally carrying an
+`Action` for the loop to run (a breathing exercise, a timer, ending the session).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from intents.catalog import CONTROL, CRISIS, NONE, TIPS
+from intents.library import Library, display_text, spoken_text
+from intents.matcher import Intent, IntentMatcher, breathing_pattern
+from intents.safety import CONTROL as CONTROL_LEVEL
+
+log = logging.getLogger(__name__)
+
+RATE_STEP = 1.15  # one "slower" or "faster" changes the speaking rate by this factor
+
+
+# --- what the loop is asked to do ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartBreathing:
+    pattern: str
+    rounds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRate:
+    factor: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopAll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EndConversation:
+    pass
+
+
+Action = StartBreathing | StartTimer | CancelTimer | ChangeRate | StopAll | EndConversation
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str  # as printed (phone numbers plain)
+    intent: Intent
+    action: Action | None = None
+
+    @property
+    def spoken(self) -> str:
+        return spoken_text(self.text)
+
+    @property
+    def display(self) -> str:
+        return display_text(self.text)
+
+
+# --- questions the coach is waiting on -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DidYouMean:
+    first: str
+    second: str
+    original: Intent
+    retried: bool = False
+
+
+@dataclass(slots=True)
+class _Topic:
+    entry: str  # the intent id whose content was last said
+    follow_up: int = 0  # follow-up lines already said
+
+
+@dataclass(slots=True)
+class ConversationState:
+    topic: _Topic | None = None
+    last: Reply | None = None
+    pending: _DidYouMean | None = None
+    misses: int = 0
+    tip_cursor: int = 0
+    crisis_count: int = 0
+    greeted: bool = False
+    history: list[str] = field(default_factory=list)  # intent ids, for tests and logs
+
+
+class Coach:
+    def __init__(self, library: Library, matcher: IntentMatcher | None = None,
+                 region: str = "US") -> None:
+        if region not in library.regions:
+            from voice.errors import UsageError
+
+            raise UsageError(f"unknown region {region!r}; choose one of "
+                             f"{', '.join(sorted(library.regions))}")
+        self.library = library
+        self.matcher = matcher or IntentMatcher(library)
+        self.region = region
+        self.state = ConversationState()
+        self._sequences = {
+            "causes": [e.id for e in library.topic("causes")],
+            "impacts": [e.id for e in library.topic("impacts")],
+            "tips": [t for t in TIPS if t in library.intents],
+        }
+
+    # -- entry points --------------------------------------------------------------------------
+
+    def greet(self) -> str:
+        """The opening line, with the one-per-session disclaimer."""
+        self.state.greeted = True
+        return f"{self.library.lines.greeting} {self.library.lines.disclaimer}"
+
+    def respond(self, text: str) -> Reply:
+        intent = self.matcher.understand(text)
+        reply = self.reply_to(intent)
+        self.state.history.append(reply.intent.id)
+        if reply.intent.id != "repeat":
+            self.state.last = reply
+        return reply
+
+    def reply_to(self, intent: Intent) -> Reply:
+        if intent.id == CRISIS:
+            return self._crisis(intent)
+        pending, self.state.pending = self.state.pending, None
+        if pending is not None and (resolved := self._resolve(pending, intent)) is not None:
+            return resolved
+        if intent.id == NONE:
+            return self._not_understood(intent)
+        self.state.misses = 0
+        if intent.safety.level == CONTROL_LEVEL:
+            return self._coercive_control(intent)
+        if intent.ambiguous and not {intent.id, intent.alternatives[0][0]} & set(CONTROL):
+            return self._ask_which(intent)
+        handler = getattr(self, "_" + intent.id.replace(".", "_"), None)
+        if handler is not None:
+            return handler(intent)
+        return self._knowledge(intent)
+
+    # -- safety --------------------------------------------------------------------------------
+
+    def _crisis(self, intent: Intent) -> Reply:
+        self.state.crisis_count += 1
+        self.state.topic = None
+        self.state.pending = None
+        text = self.library.crisis_reply(self.region, again=self.state.crisis_count > 1)
+        return Reply(text, intent, StopAll())
+
+    def _coercive_control(self, intent: Intent) -> Reply:
+        self.state.topic = _Topic("cause.control")
+        text = f"{self.library.lines.coercive_control} {self.library.control_hotline(self.region)}"
+        return Reply(text, intent)
+
+    # -- not understood, and did-you-mean ------------------------------------------------------
+
+    def _not_understood(self, intent: Intent) -> Reply:
+        wordings = self.library.lines.not_understood
+        text = wordings[min(self.state.misses, len(wordings) - 1)]
+        self.state.misses += 1
+        return Reply(text, intent)
+
+    def _ask_which(self, intent: Intent) -> Reply:
+        first, second = intent.id, intent.alternatives[0][0]
+        self.state.pending = _DidYouMean(first, second, intent)
+        text = self.library.lines.did_you_mean.format(
+            first=self.library.title(first), second=self.library.title(second))
+        return Reply(text, intent)
+
+    def _resolve(self, pending: _DidYouMean, answer: Intent) -> Reply | None:
+        """Take "yes", "no", or the name of one option as the answer to did-you-mean."""
+        choice = None
+        if answer.id in (pending.first, pending.second):
+            choice = answer.id
+        elif answer.id == "yes":
+            choice = pending.first
+        elif answer.id == "no" and not pending.retried:
+            choice = pending.second
+        else:
+            choice = self._named_option(pending, answer.text)
+        if choice is not None:
+            chosen = Intent(choice, answer.confidence, text=answer.text)
+            return self.reply_to(chosen)
+        if answer.id == NONE and not pending.retried:
+            self.state.pending = _DidYouMean(pending.first, pending.second, pending.original,
+                                             retried=True)
+            text = self.library.lines.did_you_mean_retry.format(
+                first=self.library.title(pending.first),
+                second=self.library.title(pending.second))
+            return Reply(text, answer)
+        return None  # something else entirely: answer it as a new request
+
+    def _named_option(self, pending: _DidYouMean, said: str) -> str | None:
+        """ "the first one", "the second", or words from one option's title."""
+        words = set(said.split())
+        if words & {"first", "former", "one"} and "second" not in words:
+            return pending.first
+        if words & {"second", "latter", "other", "two"}:
+            return pending.second
+        titles = {option: set(self.library.title(option).split()) - {"a", "the", "of", "and"}
+                  for option in (pending.first, pending.second)}
+        hits = {option: len(words & t) for option, t in titles.items()}
+        best = max(hits, key=hits.get)
+        return best if hits[best] > 0 and list(hits.values()).count(hits[best]) == 1 else None
+
+    # -- conversation control ------------------------------------------------------------------
+
+    def _help(self, intent: Intent) -> Reply:
+        self.state.topic = _Topic("help")
+        return Reply(self.library.entry("help").reply, intent)
+
+    def _repeat(self, intent: Intent) -> Reply:
+        last = self.state.last
+        if last is None:
+            return Reply(self.library.entry("repeat").reply, intent)
+        return Reply(last.text, intent)
+
+    def _stop(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("stop").reply, intent, StopAll())
+
+    def _slower(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("slower").reply, intent, ChangeRate(1 / RATE_STEP))
+
+    def _faster(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("faster").reply, intent, ChangeRate(RATE_STEP))
+
+    def _yes(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("yes").reply, intent)
+
+    def _no(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("no").reply, intent)
+
+    def _goodbye(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("goodbye").reply, intent, EndConversation())
+
+    def _next(self, intent: Intent) -> Reply:
+        topic = self.state.topic
+        if topic is None:
+            return Reply(self.library.entry("next").reply, intent)
+        entry = self.library.entry(topic.entry)
+        wants_more = intent.slots.get("what") == "more"
+        sequence = self._sequence_for(entry.id, entry.topic)
+        if wants_more or not sequence:
+            if topic.follow_up < len(entry.follow_up):
+                line = entry.follow_up[topic.follow_up]
+                topic.follow_up += 1
+                return Reply(line, intent)
+            if not sequence:
+                return Reply(self.library.lines.end_of_topic.format(title=entry.title), intent)
+        if entry.topic == "tips" or entry.id == "tips":
+            return self._tip(intent, lead="")
+        position = sequence.index(entry.id) if entry.id in sequence else -1
+        if position + 1 >= len(sequence):
+            return Reply(self.library.lines.end_of_topic.format(title=entry.title), intent)
+        following = self.library.entry(sequence[position + 1])
+        self.state.topic = _Topic(following.id)
+        return Reply(following.reply, intent)
+
+    def _sequence_for(self, entry_id: str, topic: str) -> list[str]:
+        if entry_id == "tips":
+            return self._sequences["tips"]
+        return self._sequences.get(topic, [])
+
+    # -- content -------------------------------------------------------------------------------
+
+    def _knowledge(self, intent: Intent) -> Reply:
+        entry = self.library.entry(intent.id)
+        self.state.topic = _Topic(entry.id)
+        return Reply(entry.reply, intent)
+
+    def _tips(self, intent: Intent) -> Reply:
+        return self._tip(intent, lead=self.library.entry("tips").reply)
+
+    def _tip(self, intent: Intent, lead: str) -> Reply:
+        """The next tip in rotation, so "give me a tip" never repeats until all were heard."""
+        tips = self._sequences["tips"]
+        if self.state.tip_cursor >= len(tips):
+            self.state.tip_cursor = 0
+            lead = f"{self.library.lines.tip_rotation_done} {lead}".strip()
+        entry = self.library.entry(tips[self.state.tip_cursor])
+        self.state.tip_cursor += 1
+        self.state.topic = _Topic(entry.id)
+        return Reply(f"{lead} {entry.reply}".strip(), intent)
+
+    def _calm_down(self, intent: Intent) -> Reply:
+        entry = self.library.entry("calm_down")
+        self.state.topic = _Topic("calm_down")
+        pattern = intent.slots.get("pattern") or breathing_pattern(intent.text) or "gentle"
+        return Reply(entry.reply, intent, StartBreathing(pattern))

@@ -1,0 +1,282 @@
+"""The safety check that runs on every utterance before any other understanding.
+
+It looks for disclosures of violence, threats, strangulation, being trapped or cut off, sexual
+coercion, and suicide or self-harm. Missing one is far worse than a false alarm, so the rules are
+broad: harm words near "me" in any order of tense, weapons, fear of a partner, and the many ways
+people say they do not want to live. A short list of everyday idioms ("pushes me away", "I could
+kill for a coffee", "it hit me that...") is removed first so ordinary talk does not raise alarms.
+
+Speech recognisers mishear, so there is a second, fuzzy pass: the transcript is compared with
+crisis prototypes allowing a few wrong letters (see `_fuzzy_crisis`).
+
+Coercive control that is not an emergency (checking the phone, controlling money, tracking) is a
+separate, lower level: the coach answers it honestly as control and gives the abuse hotline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+CRISIS = "crisis"
+CONTROL = "control"
+SAFE = "safe"
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyFinding:
+    level: str  # CRISIS, CONTROL or SAFE
+    category: str = ""  # violence, threat, strangulation, trapped, sexual, self_harm, fear, ...
+    evidence: str = ""  # the words that triggered it
+
+    @property
+    def is_crisis(self) -> bool:
+        return self.level == CRISIS
+
+
+NOTHING = SafetyFinding(SAFE)
+
+
+def _words(*forms: str) -> str:
+    return "(?:" + "|".join(forms) + ")"
+
+
+# Inflected forms of physical harm. "hurt" and "harm" are handled apart: "he hurt me" is
+# usually about feelings, "he is going to hurt me" is not.
+_HARM = _words(
+    r"hit(?:s|ting)?", r"punch(?:ed|es|ing)?", r"slap(?:ped|s|ping)?", r"kick(?:ed|s|ing)?",
+    r"shov(?:e|ed|es|ing)", r"push(?:ed|es|ing)?", r"beat(?:s|ing|en)?", r"smack(?:ed|s|ing)?",
+    r"whack(?:ed|s)?", r"chok(?:e|ed|es|ing)", r"strangl(?:e|ed|es|ing)", r"throttl(?:e|ed|es)",
+    r"grab(?:bed|s|bing)?", r"pin(?:ned|s|ning)?", r"twist(?:ed|s|ing)?",
+    r"burn(?:ed|t|s|ing)?", r"bit(?:e|es|ten|ing)?", r"attack(?:ed|s|ing)?",
+    r"assault(?:ed|s|ing)?", r"stab(?:bed|s|bing)?", r"shoot(?:s|ing)?", r"shot",
+    r"drag(?:ged|s|ging)?", r"squeez(?:e|ed|es|ing)", r"spit|spat", r"headbutt(?:ed|s)?",
+    r"elbow(?:ed|s)?", r"slam(?:med|s|ming)?", r"shak(?:e|es|ing)|shook", r"threw|throws?",
+    r"rap(?:e|ed|es|ing)", r"abus(?:e|ed|es|ing)", r"bruis(?:e|ed|es|ing)",
+    r"scratch(?:ed|es)?", r"suffocat(?:e|ed|es|ing)", r"smother(?:ed|s)?",
+)
+_HURT = _words(r"hurt(?:s|ing)?", r"harm(?:ed|s|ing)?", r"kill(?:ed|s|ing)?",
+               r"murder(?:ed|s)?", r"shoot", r"stab", r"beat", r"hit", r"get", r"do")
+_TARGET = _words(r"me", r"my", r"us", r"our (?:kids|children|son|daughter|baby|dog|cat)",
+                 r"the (?:kids|children|baby|dog|cat)", r"my (?:kids|children|son|daughter)")
+_PARTNER = _words(r"he", r"she", r"they", r"him", r"her", r"them",
+                  r"my (?:partner|husband|wife|boyfriend|girlfriend|ex|fiance|fiancee|spouse)")
+_FUTURE = _words(r"going to", r"will", r"would", r"might", r"could", r"wants? to", r"tried to",
+                 r"trying to", r"threaten(?:ed|s|ing)? to", r"swore to", r"promised to",
+                 r"said (?:he|she|they) would", r"is about to")
+_WEAPON = _words(r"guns?", r"knife", r"knives", r"weapons?", r"rifle", r"pistol", r"blade",
+                 r"bat", r"hammer")
+
+# Everyday idioms that use the words above without violence.
+_IDIOMS = [
+    r"push(?:ed|es|ing)? (?:me|us) away", r"pushing (?:me|us) away", r"push(?:es|ed)? my buttons",
+    r"push(?:es|ed|ing)? me to (?:be|do|talk|open)", r"it (?:just |really )?hit me",
+    r"hit (?:me|us) up", r"hit a (?:rough|bad|low|wall|rocky)", r"hits? the roof",
+    r"beat (?:me|us) to", r"beat (?:me|us) at", r"grab (?:me|us) (?:a|some)",
+    r"shot (?:me|us) a (?:look|text|message)", r"thr(?:ew|ow|ows) (?:me|us) off",
+    r"shook (?:me|us) up", r"(?:really |it )shook me", r"twist(?:ed|s|ing)? my words",
+    r"(?:been|got|get) burn(?:ed|t)(?: before| in the past)?", r"bit(?:e|es)? my head off",
+    r"attack(?:ed|s|ing)? my (?:character|ideas|opinions|choices)",
+    r"squeez(?:e|ed) (?:me|us) in", r"drag(?:ged|s)? (?:me|us) (?:to|into|along)",
+    r"kill(?:ing)? (?:me|us) with", r"is killing me", r"are killing me", r"kill for",
+    r"dying to", r"killing it", r"hurt my feelings", r"shak(?:e|es|ing) my (?:head|hand)",
+    r"my (?:phone|battery) (?:is )?dying", r"beat(?:s|ing)? myself up",
+    r"knocked me (?:out|off my feet)", r"guilt trip\w*",
+    r"pin(?:ned)? (?:me|it) down to a (?:time|date|plan)",
+]
+_IDIOM_RE = re.compile(r"\b(?:" + "|".join(_IDIOMS) + r")\b")
+
+_CRISIS_RULES: list[tuple[str, str]] = [
+    # --- suicide and self-harm
+    ("self_harm", r"\b(?:kill|killing|hurt|hurting|harm|harming|cut|cutting|burn|burning|"
+                  r"starv\w*|punish\w*) myself\b"),
+    ("self_harm", r"\bsuicid\w*"),
+    ("self_harm", r"\b(?:end|ending|take|taking) (?:my (?:own )?life|it all|things|everything|my "
+                  r"life)\b"),
+    ("self_harm", r"\b(?:want|wanted|wanting|going) to die\b"),
+    ("self_harm", r"\b(?:wish|wished) i (?:was|were|had been) (?:dead|never born|gone)\b"),
+    ("self_harm", r"\bbetter off (?:dead|without me|if i (?:was|were|am|had) (?:gone|dead|not "
+                  r"here|never))"),
+    ("self_harm", r"\b(?:not|never|no longer) want to (?:live|be alive|be here|exist|wake up|go "
+                  r"on)\b"),
+    ("self_harm", r"\bnot want to (?:live|leave|be) any ?more\b"),  # "live" is often heard "leave"
+    ("self_harm", r"\b(?:no|not any|not see the|not see any|lost the) (?:point|reason|will) "
+                  r"(?:in|to|of|for) (?:living|live|life|going on|go on|being here|be here)"),
+    ("self_harm", r"\b(?:thinking|thought|thoughts|think) (?:about|of) (?:dying|death|not being "
+                  r"here|ending it|being dead)"),
+    ("self_harm", r"\b(?:take|taking|took|swallow\w*) (?:all|a bunch of|a bottle of|the whole "
+                  r"bottle of) (?:my |the |those |these )?(?:pills|tablets|medication)"),
+    ("self_harm", r"\boverdos\w*"),
+    ("self_harm", r"\bjump(?:ing)? (?:off|in front of)\b"),
+    ("self_harm", r"\b(?:can not|can't) go on (?:like this|living|anymore|any more)"),
+    ("self_harm", r"\bdisappear (?:forever|for good)\b"),
+    ("self_harm", r"\b(?:rather|prefer to) (?:be dead|die|not be alive|not exist|not be here)\b"),
+    ("self_harm", r"\b(?:better|happier|easier) (?:off )?(?:for everyone )?(?:if|without) (?:me|i "
+                  r"(?:was|were|am|was not|were not|am not|had not) (?:\w+ )?(?:around|here|alive|"
+                  r"gone|born))"),
+    ("self_harm", r"\b(?:no one|nobody|no body) would (?:even )?(?:miss|notice|care)\b"),
+    ("self_harm", r"\b(?:never|not) wake up\b"),
+    ("self_harm", r"\b(?:goodbye|suicide) (?:letters?|notes?)\b|\bgiving away my (?:things|stuff)"),
+    ("self_harm", r"\b(?:until|till) (?:they|it|i) bleeds?\b|\b(?:cut|cutting|scratch\w*|burn\w*) "
+                  r"my (?:arms?|wrists?|legs?|skin|thighs?)\b"),
+    # --- threats, including weapons and threats of suicide used as control
+    ("threat", r"\bthreat\w*\b.*\b(?:kill|hurt|harm|beat|hit|shoot|stab|take the kids|take my "
+               r"kids|burn|destroy)"),
+    ("threat", rf"\b{_FUTURE} (?:\w+ )?(?:kill|murder|shoot|stab|strangle|choke|beat|hit|hurt|"
+               rf"harm|break) (?:me|us|you|the kids|my|our)"),
+    ("threat", r"\b(?:kill|killed|killing) (?:me|us|the kids|himself|herself|themselves)\b"),
+    ("threat", rf"\b{_WEAPON}\b.*\b(?:me|us|at|threat\w*|point\w*|wav\w*|remind\w*|keeps?|has|"
+               rf"pulled|held|hold\w*)\b|\b(?:has|have|had|got|keeps?|pulled|pointed|held)\b.*"
+               rf"\b{_WEAPON}\b"),
+    ("threat", r"\b(?:he|she|they) (?:will|would|is going to) (?:hurt|harm|kill) "),
+    ("threat", r"\b(?:leave|get out of|make it out of|walk out of) (?:\w+ ){0,3}alive\b"),
+    ("threat", r"\bnever see (?:the|my|our|your) (?:kids|children|son|daughter|baby) again\b"),
+    ("threat", r"\bnext time (?:it is|it will be|it would be|will be) "
+               r"(?:me|you|your face|my face)"),
+    ("threat", r"\b(?:punch\w*|kick\w*|smash\w*) (?:a |the )?(?:hole|holes) in\b|\b(?:punch\w*|"
+               r"kick\w*|smash\w*) (?:the|a) (?:wall|door|window)s?\b"),
+    # --- physical violence
+    ("violence", rf"\b{_HARM} (?:\w+ ){{0,3}}{_TARGET}\b"),
+    ("violence", rf"\b{_PARTNER} (?:hurts|keeps hurting|is hurting) (?:me|us|the kids)\b"
+                 r"(?! (?:feelings|when (?:he|she|they) (?:lied|lies|cheated)))(?!$)"),
+    ("violence", r"\bi (?:was|got|have been|am being|been|get) (?:\w+ )?"
+                 r"(?:hit|punched|slapped|kicked|shoved|pushed|beaten|beat up|choked|strangled|"
+                 r"raped|assaulted|attacked|abused|stabbed|burned|bitten|grabbed|thrown)\b"),
+    ("violence", r"\b(?:bruises|black eye|broken (?:arm|nose|rib|wrist)|bleeding|hit me)\b"),
+    ("violence", r"\b(?:hurt|hurts|hurting|harm\w*) (?:me|us|the kids|my) "
+                 r"(?:\w+ )?(?:physically|badly|bad|again|when he|when she|last night)"),
+    ("violence", r"\b(?:physically|physical) (?:hurt\w*|abus\w*|violent|attack\w*|harm\w*|"
+                 r"aggressive|hit\w*)|\b(?:gets?|got|getting) physical\b|\bviolen(?:t|ce)\b"),
+    ("violence", r"\b(?:beat|beats|beating) (?:me|us|her|him) up\b|\bbeat up\b"),
+    # --- strangulation
+    ("strangulation", r"\b(?:hands?|arms?|fingers|rope|belt|cord) (?:\w+ )?(?:around|round|on|"
+                      r"over) my (?:neck|throat|mouth|face)\b"),
+    ("strangulation", r"\bby (?:the|my) (?:throat|neck)\b"),
+    ("strangulation", r"\b(?:couldn't|could not|can not|can't) breathe\b.*\b(?:he|she|his|her|"
+                      r"neck|throat|pillow|hands)\b|\b(?:he|she|his|her|neck|throat|pillow|"
+                      r"hands)\b.*\b(?:couldn't|could not) breathe\b"),
+    ("strangulation", r"\b(?:passed|black(?:ed)?) out\b.*\b(?:he|she|neck|throat|choke\w*)|"
+                      r"\b(?:choke\w*|strangl\w*)\b"),
+    # --- trapped or cut off
+    ("trapped", r"\block(?:s|ed|ing)? (?:me|us) (?:\w+ )?(?:in|out|up|inside)\b"),
+    ("trapped", r"\b(?:locked|trapped|stuck) (?:in|inside) (?:the|a|my|our|his|her) "
+                r"(?:house|home|room|bedroom|bathroom|basement|car|apartment|flat|closet)"),
+    ("trapped", r"\bkeeps? (?:me|us) (?:locked|shut) (?:in|up|inside)\b"),
+    ("trapped", r"\b(?:not|never|refuses? to|refused to) let (?:me|us) (?:\w+ )?(?:leave|go|out|"
+                r"see|talk|call|visit|have|use|get up|sleep|eat|work|speak|text)\b"),
+    ("trapped", r"\bnot allowed to (?:leave|see|go|talk|call|visit|have friends|work|speak|text)"),
+    ("trapped", r"\b(?:took|takes|taken|take|hid|hides|hidden|stole|steals|smashed|broke|keeps|"
+                r"kept) (?:away )?(?:all )?my (?:phone|keys|car keys|passport|id|wallet|documents|"
+                r"papers|car)\b"),
+    ("trapped", r"\b(?:cut|cuts|cutting) (?:me|us) off from\b|\bisolat\w* (?:me|us)\b"),
+    ("trapped", r"\bkeeps? (?:me|us) (?:away )?from (?:my|seeing|leaving|going|everyone|"
+                r"talking)"),
+    ("trapped", r"\b(?:can not|cannot) leave (?:the house|home|the room|without (?:him|her))"),
+    ("trapped", r"\bwhen (?:i|we) (?:try|tried) to leave\b"),
+    # --- sexual coercion
+    ("sexual", r"\brap(?:e|ed|es|ing|ist)\b"),
+    ("sexual", r"\bsexual(?:ly)? (?:assault\w*|abus\w*|coerc\w*|forc\w*)"),
+    ("sexual", r"\bforc(?:e|ed|es|ing) (?:me|himself|herself|themselves) (?:\w+ )?(?:to|on|into|"
+               r"onto)\b"),
+    ("sexual", r"\b(?:make|makes|made|making|pressur\w*|coerc\w*|guilt\w*|force\w*) (?:me|us) "
+               r"(?:\w+ )?(?:have sex|into sex|sleep with|do sexual|do things|to have sex)"),
+    ("sexual", r"\b(?:sex|touch\w*|things to me|on me|sexual)\b.*\b(?:when|after|even though|"
+               r"even when|although) i (?:say|said|tell|told|keep saying) (?:\w+ )?(?:no|stop)\b"),
+    ("sexual", r"\b(?:never (?:agreed|consented)|without (?:my )?consent|did not consent|"
+               r"do not consent)\b"),
+    ("sexual", r"\b(?:while|when) i (?:am|was) (?:asleep|sleeping|passed out|unconscious)\b.*"
+               r"\b(?:does|did|touch\w*|sex|things)\b|\b(?:does|did|touch\w*|sex|things)\b.*"
+               r"\b(?:while|when) i (?:am|was) (?:asleep|sleeping|passed out|unconscious)\b"),
+    # --- fear for safety
+    ("fear", rf"\b(?:scared|afraid|terrified|frightened|fear\w*) (?:of |that |for )?(?:what )?"
+             rf"{_PARTNER} (?:\w+ ){{0,2}}(?:will|would|might|could|is going to|going to|"
+             rf"gonna) (?:do|hurt|harm|kill|hit|beat|find)"),
+    ("fear", r"\b(?:scared|afraid|terrified|frightened) (?:to go|of going) home\b"),
+    ("fear", r"\b(?:fear|afraid|scared|terrified) for (?:my|our) (?:life|lives|safety|kids|"
+             r"children)\b"),
+    ("fear", r"\b(?:not|never|no longer) (?:feel )?safe (?:at home|with (?:him|her|them|my)|in "
+             r"(?:my|our|this) (?:own )?(?:home|house))"),
+    ("fear", r"\bcoming after (?:me|us)\b|\b(?:stalk\w*|follow(?:s|ed|ing)) (?:me|us)\b"),
+    ("fear", r"\bhiding (?:in|from) (?:the|my|our|him|her|them)\b"),
+    ("fear", r"\b(?:scared|afraid|terrified) (?:of )?(?:him|her|them|my partner|my husband|"
+             r"my wife|my boyfriend|my girlfriend)\b"),
+]
+_CRISIS_COMPILED = [(category, re.compile(pattern)) for category, pattern in _CRISIS_RULES]
+
+_CONTROL_RULES = [
+    r"\b(?:check\w*|go(?:es)? through|went through|going through|read\w*|look\w* through|"
+    r"snoop\w*|spy\w*) (?:on )?(?:all )?(?:of )?my (?:phone|messages|texts|emails?|mail|"
+    r"accounts?|browser|history|dms|chats?)",
+    r"\b(?:track\w*|monitor\w*) (?:me|my|where i)\b|\btracking app\b|\blocation\b",
+    r"\b(?:controls?|controlling|took over|takes?|keeps?) (?:all )?(?:of )?(?:the|my|our) "
+    r"(?:money|finances|paycheck|pay|cards?|bank|salary|wages)\b",
+    r"\ballowance\b|\bpasswords?\b",
+    r"\b(?:decides?|tells? me|controls?) (?:who|what|where|when) i (?:can|may|am allowed|should)\b",
+    r"\b(?:prove|proof of|photos? of|pictures? of|pictures to prove) where i (?:am|was)\b",
+    r"\b(?:has to|wants to|needs to) know where i am\b",
+]
+_CONTROL_COMPILED = [re.compile(p) for p in _CONTROL_RULES]
+
+# Fuzzy prototypes: short, distinctive crisis sentences. A run of words in the transcript that
+# matches one of these word for word, each word within a few letters ("he hid me" for "he hit
+# me"), counts as a disclosure even when the exact rules missed it because the recogniser swapped
+# a sound. Comparing word by word, not letter by letter, keeps "about myself" from passing for
+# "hurt myself".
+_PROTOTYPES = tuple(p.split() for p in (
+    "he hit me", "she hit me", "he hits me", "she hits me", "he beat me", "he beats me",
+    "he punched me", "she punched me", "he slapped me", "she slapped me", "he kicked me",
+    "he pushed me", "she pushed me", "he shoved me", "she shoved me", "he choked me",
+    "she choked me", "he strangled me", "hands around my neck", "threatened to kill me",
+    "going to kill me", "said he would kill me", "said she would kill me", "kill myself",
+    "hurt myself", "cutting myself", "want to die", "end my life", "end it all",
+    "do not want to live", "suicide", "raped me", "forced me to have sex", "locked me in",
+    "will not let me leave", "will not let me see", "scared he will hurt me",
+    "afraid he will hurt me", "hurt the kids",
+))
+
+# Sentences a restricted recogniser must be able to hear (see intents/grammar.py), beyond the
+# prototypes: the ways people disclose danger, in plain words.
+RECOGNITION_PHRASES = (
+    *(" ".join(p) for p in _PROTOTYPES),
+    "he hurts me", "she hurts me", "my partner hurts me", "he threw something at me",
+    "he grabbed me by the throat", "he put his hands on my neck", "i can not breathe",
+    "he threatened me", "she threatened me", "he has a gun", "he has a knife",
+    "he will not let me leave the house", "she will not let me see my friends",
+    "he took my phone", "he took my keys", "i am locked in", "i am trapped",
+    "he forces me", "he made me have sex", "i said no", "he raped me",
+    "i want to kill myself", "i do not want to be here anymore", "i want to end it",
+    "i have been cutting myself", "i am thinking about suicide", "i wish i was dead",
+    "everyone would be better off without me", "i am scared of him", "i am afraid of her",
+    "i am not safe at home", "i am afraid to go home", "he is going to hurt me",
+    "she is going to hurt me", "he said he would kill me", "help me i am in danger",
+)
+_WORD_FLOOR = 60.0  # every word at least this similar
+_MEAN_FLOOR = 85.0  # and the run as a whole this similar
+
+
+def check_safety(normalized: str) -> SafetyFinding:
+    """Classify one normalised utterance. Crisis beats control beats safe."""
+    text = _IDIOM_RE.sub(" ", normalized)
+    for category, pattern in _CRISIS_COMPILED:
+        if match := pattern.search(text):
+            return SafetyFinding(CRISIS, category, match.group(0).strip())
+    if fuzzy := _fuzzy_crisis(text.split()):
+        return fuzzy
+    for pattern in _CONTROL_COMPILED:
+        if match := pattern.search(text):
+            return SafetyFinding(CONTROL, "coercive_control", match.group(0).strip())
+    return NOTHING
+
+
+def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
+    for prototype in _PROTOTYPES:
+        n = len(prototype)
+        for start in range(len(words) - n + 1):
+            window = words[start:start + n]
+            scores = [fuzz.ratio(a, b) for a, b in zip(prototype, window, strict=True)]
+            if min(scores) >= _WORD_FLOOR and sum(scores) / n >= _MEAN_FLOOR:
+                heard = " ".join(window)
+                return SafetyFinding(CRISIS, "fuzzy", f"{heard!r} ~ {' '.join(prototype)!r}")
+    return None

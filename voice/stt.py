@@ -1,0 +1,116 @@
+"""Speech-to-text: the messages, the tiny streaming interface every engine implements, and the
+factory that picks an engine.
+
+An engine loads its model once; each utterance gets a fresh session that is fed chunks as they
+arrive and finished when the speaker stops (like wyoming-faster-whisper's streaming session).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from voice.audio import SPEECH_FORMAT, AudioChunk
+from voice.errors import ModelError, UsageError
+
+log = logging.getLogger(__name__)
+
+ENGINE_CHOICES = ("auto", "vosk", "pocketsphinx")
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    start: float  # seconds from the start of the utterance
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    confidence: float  # 0-1, as the engine reports it
+    words: tuple[Word, ...] = ()
+    engine: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip()
+
+
+class SpeechSession(Protocol):
+    def accept(self, chunk: AudioChunk) -> None:
+        """Feed 16 kHz mono 16-bit audio."""
+
+    def partial(self) -> str:
+        """The best guess so far."""
+
+    def finish(self) -> Transcript:
+        """End the utterance and return the final result; the session is then spent."""
+
+
+class SpeechEngine(Protocol):
+    name: str
+
+    def start(self) -> SpeechSession:
+        """Open a session for one utterance."""
+
+
+def check_speech_format(chunk: AudioChunk) -> None:
+    if chunk.format != SPEECH_FORMAT:
+        raise ValueError(f"speech engines take {SPEECH_FORMAT}, got {chunk.format}; "
+                         "convert at the input edge")
+
+
+def transcribe(engine: SpeechEngine, chunks: Iterable[AudioChunk]) -> Transcript:
+    """Run one whole utterance through a session."""
+    session = engine.start()
+    for chunk in chunks:
+        session.accept(chunk)
+    return session.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChoice:
+    """What `auto` resolved to, and why, for the one line we print at start."""
+
+    name: str
+    model_dir: Path | None
+    reason: str
+
+
+def choose_engine(requested: str, model_dir: Path | None, models_root: Path) -> EngineChoice:
+    """Resolve --engine and the model location without loading anything."""
+    from voice.models import find_vosk_model
+
+    if requested not in ENGINE_CHOICES:
+        raise UsageError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINE_CHOICES)}")
+    if requested == "pocketsphinx":
+        return EngineChoice("pocketsphinx", None, "requested")
+    found = find_vosk_model(model_dir, models_root)
+    if requested == "vosk":
+        if found is None:
+            raise ModelError(models_root, "no Vosk model found: pass --model DIR, set "
+                             "TRUST_COACH_MODEL, or run 'trust-coach models download NAME'")
+        return EngineChoice("vosk", found.path, f"model {found.path} ({found.source})")
+    if found is not None:
+        return EngineChoice("vosk", found.path, f"Vosk model {found.path} ({found.source})")
+    return EngineChoice("pocketsphinx", None,
+                        f"no Vosk model in {models_root}; using the embedded English model")
+
+
+def load_engine(choice: EngineChoice, *, grammar_phrases: Iterable[str] | None = None,
+                pocketsphinx_options: dict[str, object] | None = None) -> SpeechEngine:
+    """Load the chosen engine's model (the slow part)."""
+    if choice.name == "vosk":
+        from voice.vosk_engine import VoskEngine
+
+        if choice.model_dir is None:
+            raise ValueError("the Vosk engine needs a model directory")
+        return VoskEngine(choice.model_dir, grammar_phrases=grammar_phrases)
+    from voice.pocketsphinx_engine import PocketSphinxEngine
+
+    return PocketSphinxEngine(**(pocketsphinx_options or {}))

@@ -1,0 +1,247 @@
+"""Speech out: pyttsx3 (espeak-ng on Linux) renders each reply to audio, and a sink plays it on the
+speaker or appends it to a WAV file.
+
+Rendering to audio first, instead of letting pyttsx3 play it, means we know exactly when the
+assistant is talking (so the loop can ignore the microphone meanwhile), the same path serves the
+speaker and the WAV file, and playback goes through the one sounddevice seam.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Protocol
+
+from voice.audio import (
+    AudioChunk,
+    AudioFormat,
+    WavWriter,
+    convert_all,
+    iter_wav_chunks,
+    read_wav_info,
+    silence,
+)
+from voice.errors import AudioFileError, SpeechOutputError, TrustCoachError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = 165  # words per minute; espeak's 200 is brisk for someone who is upset
+MIN_RATE, MAX_RATE = 90, 260
+GAP_BETWEEN_REPLIES = 0.4  # seconds of silence between replies in a WAV file
+SENTENCE_GAP = 0.12  # seconds between sentences, on top of espeak's own pause
+FILE_WAIT = 3.0  # seconds to wait for the driver to write its file
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+
+
+def _silence_driver_prints() -> None:
+    """pyttsx3's espeak driver prints "Audio saved to ..." on stdout, sometimes from its own
+    thread after we return; our stdout carries one line per turn, so shadow its print."""
+    try:
+        from pyttsx3.drivers import espeak
+    except ImportError:  # another platform's driver
+        return
+    espeak.print = lambda *args, **kwargs: None
+
+
+class Synthesizer(Protocol):
+    rate: int
+
+    def synthesize(self, text: str) -> AudioChunk:
+        """Text to 16-bit mono audio at the synthesizer's own sample rate."""
+
+
+class Pyttsx3Synthesizer:
+    def __init__(self, rate: int = DEFAULT_RATE, voice: str | None = None) -> None:
+        try:
+            import pyttsx3
+
+            self._engine = pyttsx3.init()
+        except Exception as error:  # pyttsx3 raises whatever its driver raises
+            raise SpeechOutputError(
+                f"text-to-speech unavailable ({error}); install espeak-ng") from None
+        _silence_driver_prints()
+        self._dir = Path(tempfile.mkdtemp(prefix="trust-coach-tts-"))
+        self._count = 0
+        self.rate = rate
+        if voice:
+            self._engine.setProperty("voice", self._find_voice(voice))
+
+    @property
+    def rate(self) -> int:
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: int) -> None:
+        self._rate = max(MIN_RATE, min(MAX_RATE, int(value)))
+        self._engine.setProperty("rate", self._rate)
+
+    def voices(self) -> list[tuple[str, str]]:
+        return [(v.id, v.name) for v in self._engine.getProperty("voices")]
+
+    def _find_voice(self, wanted: str) -> str:
+        lowered = wanted.lower()
+        for voice_id, name in self.voices():
+            if lowered in (voice_id.lower(), name.lower()):
+                return voice_id
+        for voice_id, name in self.voices():
+            if lowered in voice_id.lower() or lowered in name.lower():
+                return voice_id
+        raise SpeechOutputError(f"voice {wanted!r} not found; 'trust-coach say --list-voices' "
+                                "shows the installed voices")
+
+    def synthesize(self, text: str) -> AudioChunk:
+        """One sentence at a time: pyttsx3's espeak driver sometimes returns from runAndWait
+        before a long, multi-sentence text is finished (about one reply in a hundred here),
+        while single sentences were reliable in the same test."""
+        parts = [self._synthesize_sentence(s) for s in _sentences(text)]
+        parts = [p for p in parts if p.frames]
+        if not parts:
+            raise SpeechOutputError(f"text-to-speech produced no audio for {text[:40]!r}")
+        rate = parts[0].rate
+        gap = silence(SENTENCE_GAP, AudioFormat(rate, 2, 1)).samples
+        return AudioChunk(gap.join(p.samples for p in parts), rate, 2, 1)
+
+    def _synthesize_sentence(self, sentence: str) -> AudioChunk:
+        self._count += 1
+        target = self._dir / f"sentence-{self._count}.wav"
+        try:
+            self._engine.save_to_file(sentence, str(target))
+            self._engine.runAndWait()
+            # The driver may finish writing the file from its own thread a moment later.
+            deadline = time.monotonic() + FILE_WAIT
+            while not target.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not target.exists():
+                raise SpeechOutputError(f"text-to-speech gave no audio for {sentence[:40]!r}")
+            info = read_wav_info(target)
+            return convert_all(iter_wav_chunks(target, info=info), AudioFormat(info.rate, 2, 1))
+        except AudioFileError as error:
+            if "contains no audio" in str(error):
+                return AudioChunk(b"", 22_050, 2, 1)
+            raise SpeechOutputError(f"text-to-speech failed: {error}") from None
+        except (RuntimeError, OSError) as error:
+            raise SpeechOutputError(f"text-to-speech failed: {error}") from None
+        finally:
+            target.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class AudioSink(Protocol):
+    audible: bool  # True when the sound reaches the room (and so the microphone)
+
+    def play(self, chunk: AudioChunk) -> None:
+        """Play (or write) the chunk; return when it is done."""
+
+    def pause(self, seconds: float) -> None:
+        """Keep quiet for a while, in the sink's own timeline."""
+
+    def close(self) -> None: ...
+
+
+class WavFileSink:
+    """Every reply, in order, into one WAV file (for machines without a speaker, and tests).
+
+    `onsets` records where each played chunk starts, in seconds from the file's start.
+    """
+
+    audible = False
+
+    def __init__(self, path: Path | str, rate: int = 22_050) -> None:
+        self.path = Path(path)
+        self.rate = rate
+        self._writer: WavWriter | None = None
+        self.onsets: list[float] = []
+
+    @property
+    def position(self) -> float:
+        return self._writer.seconds_written if self._writer else 0.0
+
+    def play(self, chunk: AudioChunk) -> None:
+        writer = self._open()
+        if self.onsets and self._gap_needed:
+            writer.write(silence(GAP_BETWEEN_REPLIES, _fmt(self.rate)))
+        if chunk.rate != self.rate or chunk.channels != 1 or chunk.width != 2:
+            chunk = convert_all([chunk], _fmt(self.rate))
+        self.onsets.append(writer.seconds_written)
+        writer.write(chunk)
+        self._gap_needed = True
+
+    def pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._open().write(silence(seconds, _fmt(self.rate)))
+        self._gap_needed = False
+
+    def _open(self) -> WavWriter:
+        if self._writer is None:
+            self._writer = WavWriter(self.path, self.rate)
+            self._gap_needed = False
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class SilentSink:
+    """--text-only: nothing is spoken; replies are only printed."""
+
+    audible = False
+
+    def play(self, chunk: AudioChunk) -> None:
+        pass
+
+    def pause(self, seconds: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _fmt(rate: int) -> AudioFormat:
+    return AudioFormat(rate, 2, 1)
+
+
+class Speaker:
+    """Says text through a synthesizer and a sink. Failures become `SpeechOutputError`, which
+    the loop reports while printing the reply, and carries on."""
+
+    def __init__(self, synthesizer: Synthesizer | None, sink: AudioSink) -> None:
+        self.synthesizer = synthesizer
+        self.sink = sink
+
+    @property
+    def audible(self) -> bool:
+        return self.synthesizer is not None and self.sink.audible
+
+    def say(self, text: str) -> float:
+        """Speak; returns the seconds of audio produced."""
+        if self.synthesizer is None or not text.strip():
+            return 0.0
+        try:
+            audio = self.synthesizer.synthesize(text)
+            self.sink.play(audio)
+        except SpeechOutputError:
+            raise
+        except TrustCoachError as error:
+            raise SpeechOutputError(str(error)) from None
+        return audio.duration
+
+    def change_rate(self, factor: float) -> int | None:
+        if self.synthesizer is None:
+            return None
+        self.synthesizer.rate = round(self.synthesizer.rate * factor)
+        return self.synthesizer.rate
+
+    def close(self) -> None:
+        self.sink.close()
+        if self.synthesizer is not None and hasattr(self.synthesizer, "close"):
+            self.synthesizer.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from intents.library import Library
 from intents.normalize import normalize, number_to_words
-from intents.safety import RECOGNITION_PHRASES
+from intents.safety import RECOGNITION_PHRASES, crisis_corpus
 
 
 def grammar_phrases(library: Library) -> list[str]:
@@ -16,3 +16,8 @@ def grammar_phrases(library: Library) -> list[str]:
     phrases += [normalize(p) for p in RECOGNITION_PHRASES]
     phrases += [f"{number_to_words(n)} minutes" for n in range(5, 125, 5)]
     return list(dict.fromkeys(p for p in phrases if p))
+
+
+def recognition_sentences(library: Library) -> list[str]:
+    """What a restricted recogniser should expect: the grammar phrases plus the crisis corpus."""
+    return list(dict.fromkeys(grammar_phrases(library) + crisis_corpus()))

@@ -96,6 +96,7 @@ class Library:
     crisis: CrisisContent
     regions: Mapping[str, Region]
     synonyms: Mapping[str, str] = field(default_factory=dict)  # word or phrase -> canonical word
+    out_of_scope: tuple[str, ...] = ()  # speech that is not for us, a competing class
     files: tuple[Path, ...] = field(default=())
 
     def entry(self, intent_id: str) -> IntentEntry:
@@ -121,7 +122,7 @@ class Library:
 # --- loading ---------------------------------------------------------------------------------
 
 _ENTRY_FIELDS = {"id", "topic", "title", "reply", "follow_up", "examples", "keywords"}
-_TOP_LEVEL = {"intent", "lines", "crisis", "region", "synonyms"}
+_TOP_LEVEL = {"intent", "lines", "crisis", "region", "synonyms", "out_of_scope"}
 
 
 def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
@@ -136,6 +137,7 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
     crisis: tuple[Path, dict] | None = None
     regions: dict[str, Region] = {}
     synonyms: dict[str, str] = {}
+    out_of_scope: list[str] = []
     for path in files:
         data = _read_toml(path)
         for key in data:
@@ -160,6 +162,8 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
             regions[code] = _region(path, code, raw)
         if "synonyms" in data:
             _add_synonyms(path, data["synonyms"], synonyms)
+        if "out_of_scope" in data:
+            out_of_scope += _out_of_scope(path, data["out_of_scope"])
     if lines is None:
         raise LibraryError(directory, "no [lines] table in any library file")
     if crisis is None:
@@ -169,13 +173,14 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
     missing = [i for i in LIBRARY_IDS if i not in entries]
     if missing:
         raise LibraryError(directory, f"missing intents from the catalog: {', '.join(missing)}")
-    _check_examples_unique(entries)
+    _check_examples_unique(entries, out_of_scope)
     library = Library(
         intents=MappingProxyType(entries),
         lines=_typed_table(lines[0], lines[1], Lines, "lines"),
         crisis=_typed_table(crisis[0], crisis[1], CrisisContent, "crisis"),
         regions=MappingProxyType(regions),
         synonyms=MappingProxyType(synonyms),
+        out_of_scope=tuple(out_of_scope),
         files=files,
     )
     _check_placeholders(library, lines[0], crisis[0])
@@ -255,8 +260,8 @@ def _check_spoken(text: str, fail, name: str, max_sentences: int) -> None:
                        f"(at most {MAX_SENTENCE_WORDS}): {sentence[:60]!r}...")
 
 
-def _check_examples_unique(entries: dict[str, IntentEntry]) -> None:
-    seen: dict[str, str] = {}
+def _check_examples_unique(entries: dict[str, IntentEntry], out_of_scope: list[str]) -> None:
+    seen: dict[str, str] = {normalize(e): "out_of_scope" for e in out_of_scope}
     for entry in entries.values():
         for example in entry.examples:
             key = normalize(example)
@@ -290,6 +295,17 @@ def _typed_table(path: Path, raw: Any, cls: type, name: str):
         raise LibraryError(path, "needs exactly two wordings (first time, second time)",
                            '[lines], field "not_understood"')
     return cls(**values)
+
+
+def _out_of_scope(path: Path, raw: Any) -> list[str]:
+    where = '[out_of_scope], field "examples"'
+    if not isinstance(raw, dict) or set(raw) != {"examples"}:
+        raise LibraryError(path, "must be a table with one field, examples", "[out_of_scope]")
+    examples = raw["examples"]
+    if not isinstance(examples, list) or not all(isinstance(e, str) and normalize(e)
+                                                  for e in examples):
+        raise LibraryError(path, "must be a list of non-empty phrases", where)
+    return [e.strip() for e in examples]
 
 
 def _add_synonyms(path: Path, raw: Any, synonyms: dict[str, str]) -> None:

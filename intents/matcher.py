@@ -37,16 +37,19 @@ from intents.normalize import normalize
 from intents.safety import CONTROL, NOTHING, SafetyFinding, check_safety
 from intents.stem import stem
 
-DEFAULT_THRESHOLD = 0.45
+DEFAULT_THRESHOLD = 0.5
 AMBIGUITY_MARGIN = 0.03
 WORD_MATCH = 80.0  # fuzz.ratio at which an unknown word is taken for a known one
-KEYWORD_BONUS = 0.0
+KEYWORD_BONUS = 0.1
 # How the three signals combine (tuned on tests/data/eval.tsv, checked on holdout.tsv).
-EXAMPLE_WEIGHT = 0.55  # best single example: weighted word F1 ...
+EXAMPLE_WEIGHT = 0.7  # best single example: weighted word F1 ...
 PHRASE_SHARE = 0.35  # ... of which this share is whole-phrase similarity instead
 COVERAGE_WEIGHT = 0.45  # how much of what was said the intent's vocabulary explains
-REPLY_WORD_CREDIT = 0.6  # a word only in the intent's reply or follow-ups counts this much
+REPLY_WORD_CREDIT = 0.3  # a word only in the intent's reply or follow-ups counts this much
 STOPWORD_WEIGHT = 0.15
+IDF_FROM_EXAMPLES = True
+UNKNOWN_WEIGHT: float | None = None  # None: as heavy as the rarest known word
+WEIGHT_CAP = 3.0
 
 # Words so common in requests that they say little about which intent is meant.
 _STOPWORDS = frozenset(stem(w) for w in (
@@ -81,7 +84,12 @@ class IntentMatcher:
     def __init__(self, library: Library, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.library = library
         self.threshold = threshold
-        self.intent_ids = list(library.intents)
+        # Out-of-scope speech competes as one more class, "none", with its own examples.
+        groups = [(e.id, e.examples, e.keywords, e.title, (*e.follow_up, e.reply))
+                  for e in library.intents.values()]
+        if library.out_of_scope:
+            groups.append((NONE, library.out_of_scope, (), "", ()))
+        self.intent_ids = [g[0] for g in groups]
         self._phrase_synonyms = sorted(
             ((f" {k} ", f" {v} ") for k, v in library.synonyms.items() if " " in k),
             key=lambda kv: -len(kv[0]))
@@ -90,22 +98,25 @@ class IntentMatcher:
         example_texts: list[str] = []
         example_owner: list[int] = []
         profiles: list[dict[str, float]] = []
-        for row, entry in enumerate(library.intents.values()):
+        for row, (_, examples, keywords, title, said_lines) in enumerate(groups):
             profile: dict[str, float] = {}
-            for said in (*entry.follow_up, entry.reply):
+            for said in said_lines:
                 for s in self._stems(normalize(display_text(said))):
                     profile[s] = max(profile.get(s, 0.0), REPLY_WORD_CREDIT)
-            for phrase in (*entry.examples, *entry.keywords, entry.title):
+            for phrase in (*examples, *keywords, title):
                 for s in self._stems(normalize(phrase)):
                     profile[s] = 1.0
-            for phrase in entry.examples:
+            for phrase in examples:
                 example_texts.append(normalize(phrase))
                 example_owner.append(row)
             profiles.append(profile)
         self._vocabulary = sorted({s for p in profiles for s in p})
         self._index = {s: i for i, s in enumerate(self._vocabulary)}
-        self._weights = self._idf(profiles)
-        self._unknown_weight = float(self._weights.max())
+        self._weights = self._idf(
+            [{s for p in (*g[1], *g[2], g[3]) for s in self._stems(normalize(p))} for g in groups]
+            if IDF_FROM_EXAMPLES else [set(p) for p in profiles])
+        self._unknown_weight = (float(self._weights.max()) if UNKNOWN_WEIGHT is None
+                                else UNKNOWN_WEIGHT)
         self._example_texts = example_texts
         self._example_owner = np.array(example_owner)
         # Examples are stored intent by intent, so each intent's best example is a reduceat.
@@ -119,8 +130,7 @@ class IntentMatcher:
         for row, profile in enumerate(profiles):
             for s, credit in profile.items():
                 self._profiles[row, self._index[s]] = credit
-        self._keywords = [tuple(k for k in map(normalize, entry.keywords) if k)
-                          for entry in library.intents.values()]
+        self._keywords = [tuple(k for k in map(normalize, g[2]) if k) for g in groups]
 
     def _stems(self, normalized: str) -> list[str]:
         """Stems with the library's synonyms folded in: "row" and "bickering" read as "fight"."""
@@ -129,16 +139,16 @@ class IntentMatcher:
             text = text.replace(phrase, canonical)
         return [self._word_synonyms.get(s, s) for s in map(stem, text.split())]
 
-    def _idf(self, profiles: list[dict[str, float]]) -> np.ndarray:
-        """Inverse document frequency, a document being everything one intent says or hears."""
-        frequency = Counter(s for p in profiles for s in p)
-        n = len(profiles)
+    def _idf(self, documents: list[set[str]]) -> np.ndarray:
+        """Inverse document frequency, a document being what people say for one intent."""
+        frequency = Counter(s for d in documents for s in d)
+        n = len(documents)
         weights = np.array([math.log((n + 1) / (frequency[s] + 0.5)) for s in self._vocabulary],
                            dtype=np.float32)
         for s, i in self._index.items():
             if s in _STOPWORDS:
                 weights[i] = STOPWORD_WEIGHT
-        return np.maximum(weights, STOPWORD_WEIGHT)
+        return np.clip(weights, STOPWORD_WEIGHT, WEIGHT_CAP)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -152,12 +162,17 @@ class IntentMatcher:
             return Intent(NONE, 0.0, text=normalized)
         ranked = self.rank(normalized)
         best_id, best = ranked[0]
+        if best_id == NONE:
+            # Closer to things people say to other assistants than to anything we know.
+            runner_id, runner = next((i, sc) for i, sc in ranked if i != NONE)
+            return Intent(NONE, round(runner, 3), alternatives=((runner_id, round(runner, 3)),),
+                          text=normalized)
         if safety.level == CONTROL:
             # Controlling behaviour is answered as control, honestly named, whatever else was
             # said; the coach adds the hotline.
             return Intent("cause.control", round(max(best, self.threshold), 3), safety=safety,
                           text=normalized)
-        runners = tuple((i, round(s, 3)) for i, s in ranked[1:3])
+        runners = tuple((i, round(s, 3)) for i, s in ranked[1:4] if i != NONE)[:2]
         if best < self.threshold:
             return Intent(NONE, round(best, 3), alternatives=((best_id, round(best, 3)),),
                           text=normalized)

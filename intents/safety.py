@@ -101,7 +101,10 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                   r"here|never))"),
     ("self_harm", r"\b(?:not|never|no longer) want to (?:live|be alive|be here|exist|wake up|go "
                   r"on)\b"),
-    ("self_harm", r"\bnot want to (?:live|leave|be) any ?more\b"),  # "live" is often heard "leave"
+    # Recognisers often lose "don't" ("i want to be here anymore"), and the phrases below are
+    # only ever said in the negative, so they count without it; "live" is often heard "leave".
+    ("self_harm", r"\bwant to (?:live|leave|be here|be alive|exist|go on) any ?more\b"),
+    ("self_harm", r"\bsee (?:the|any) point (?:in|of) (?:living|life|going on)\b"),
     ("self_harm", r"\b(?:no|not any|not see the|not see any|lost the) (?:point|reason|will) "
                   r"(?:in|to|of|for) (?:living|live|life|going on|go on|being here|be here)"),
     ("self_harm", r"\b(?:thinking|thought|thoughts|think) (?:about|of) (?:dying|death|not being "
@@ -167,6 +170,9 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("trapped", r"\b(?:not|never|refuses? to|refused to) let (?:me|us) (?:\w+ )?(?:leave|go|out|"
                 r"see|talk|call|visit|have|use|get up|sleep|eat|work|speak|text)\b"),
     ("trapped", r"\bnot allowed to (?:leave|see|go|talk|call|visit|have friends|work|speak|text)"),
+    # "won't let me" is often heard as "will let me"; the phrase is nearly always about control.
+    ("trapped", r"\blet (?:me|us) (?:leave|see my (?:friends|family|parents|sister|brother|kids)|"
+                r"go out|out of the house)\b"),
     ("trapped", r"\b(?:took|takes|taken|take|hid|hides|hidden|stole|steals|smashed|broke|keeps|"
                 r"kept) (?:away )?(?:all )?my (?:phone|keys|car keys|passport|id|wallet|documents|"
                 r"papers|car)\b"),
@@ -217,7 +223,9 @@ _CONTROL_RULES = [
     r"\b(?:prove|proof of|photos? of|pictures? of|pictures to prove) where i (?:am|was)\b",
     r"\b(?:has to|wants to|needs to) know where i am\b",
 ]
-_CONTROL_COMPILED = [re.compile(p) for p in _CONTROL_RULES]
+# Control is something a partner does: "read my messages" said to an assistant is not.
+_SOMEONE_ELSE = r"\b(?:he|she|they|partner|husband|wife|boyfriend|girlfriend|spouse|ex)\b.*"
+_CONTROL_COMPILED = [re.compile(_SOMEONE_ELSE + p) for p in _CONTROL_RULES]
 
 # Fuzzy prototypes: short, distinctive crisis sentences. A run of words in the transcript that
 # matches one of these word for word, each word within a few letters ("he hid me" for "he hit
@@ -252,6 +260,46 @@ RECOGNITION_PHRASES = (
     "i am not safe at home", "i am afraid to go home", "he is going to hurt me",
     "she is going to hurt me", "he said he would kill me", "help me i am in danger",
 )
+
+
+def crisis_corpus() -> list[str]:
+    """Many plain ways of disclosing danger, built from the same word lists the rules use, so a
+    recogniser with a restricted language model has heard these word sequences before."""
+    people = ("he", "she", "my partner", "my husband", "my wife", "my boyfriend",
+              "my girlfriend", "my ex")
+    past = ("hit", "punched", "slapped", "kicked", "shoved", "pushed", "choked", "strangled",
+            "grabbed", "pinned", "burned", "beat", "stabbed", "threatened", "raped", "bit",
+            "attacked", "hurt", "scratched", "dragged", "smothered", "threw something at")
+    present = ("hits", "punches", "slaps", "kicks", "shoves", "pushes", "chokes", "hurts",
+               "threatens", "beats", "grabs", "forces")
+    sentences = list(RECOGNITION_PHRASES)
+    for person in people:
+        sentences += [f"{person} {verb} me" for verb in past]
+        sentences += [f"{person} {verb} me again" for verb in past[:8]]
+        sentences += [f"{person} {verb} me when" for verb in present]
+        sentences += [
+            f"{person} said {'he' if person != 'she' else 'she'} would kill me",
+            f"{person} threatened to kill me", f"{person} threatened to hurt the kids",
+            f"{person} has a gun", f"{person} has a knife", f"i am scared of {person}",
+            f"{person} will not let me leave", f"{person} will not let me see my family",
+            f"{person} locked me in the bedroom", f"{person} took my phone and my keys",
+            f"{person} forced me to have sex", f"{person} makes me have sex when i say no",
+            f"{person} put hands around my neck", f"{person} is going to hurt me",
+        ]
+    sentences += [
+        "i want to die", "i want to end my life", "i want to end it all", "i am going to kill "
+        "myself", "i have been cutting myself", "i hurt myself on purpose", "i do not want to "
+        "live anymore", "i do not want to be alive", "i do not see the point in living",
+        "everyone would be better off without me", "i wish i was dead", "i wish i was never born",
+        "i am thinking about suicide", "i have thoughts of killing myself", "i took all my pills",
+        "i am going to take all my pills", "i am afraid to go home", "i am not safe at home",
+        "i fear for my life", "he is coming after me", "i am hiding from him",
+        "i am hiding from her", "i can not breathe", "he squeezed my throat",
+        "she squeezed my neck", "i blacked out", "i have bruises", "i am bleeding",
+    ]
+    return list(dict.fromkeys(sentences))
+
+
 _WORD_FLOOR = 60.0  # every word at least this similar
 _MEAN_FLOOR = 85.0  # and the run as a whole this similar
 

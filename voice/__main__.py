@@ -38,7 +38,8 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", type=Path, help="Vosk model directory (else $TRUST_COACH_MODEL, "
                    "else the first model in models/)")
     g.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
-                   help="restrict Vosk to the library's phrases plus [unk] (default: on)")
+                   help="restricted vocabulary built from the library (default: on): a Vosk "
+                   "grammar with [unk], or a PocketSphinx language model with an open path")
 
 
 def _content_options(p: argparse.ArgumentParser) -> None:
@@ -165,17 +166,17 @@ def _coach(settings: Settings):
     return Coach(library, IntentMatcher(library, settings.threshold), settings.region)
 
 
-def _engine(settings: Settings, library=None):
+def _engine(settings: Settings, library=None, *, adapt: bool = False):
     from voice.stt import choose_engine, load_engine
 
     choice = choose_engine(settings.engine, settings.model, settings.models_root)
     print(f"engine: {choice.name} ({choice.reason})", file=sys.stderr)
     phrases = None
-    if choice.name == "vosk" and settings.grammar:
-        from intents.grammar import grammar_phrases
+    if settings.grammar:
+        from intents.grammar import recognition_sentences
 
-        phrases = grammar_phrases(library or _library(settings))
-    return load_engine(choice, grammar_phrases=phrases)
+        phrases = recognition_sentences(library or _library(settings))
+    return load_engine(choice, restrict_to=phrases, adapt=adapt)
 
 
 def _speaker(settings: Settings, *, speak: bool = True):
@@ -204,7 +205,7 @@ def cmd_listen(settings: Settings) -> int:
 
         source = MicrophoneSource(settings.device, settings.mic_rate)
     coach = _coach(settings)
-    engine = _engine(settings, coach.library)
+    engine = _engine(settings, coach.library, adapt=True)
     speaker = _speaker(settings)
     print(f"listening: {source.describe()}", file=sys.stderr)
     conversation = Conversation(coach, speaker, out=_print_line,

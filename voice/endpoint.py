@@ -19,6 +19,7 @@ from voice.audio import SPEECH_FORMAT, AudioChunk, pcm16
 
 FRAME_SECONDS = 0.02
 FRAME_SAMPLES = round(FRAME_SECONDS * SPEECH_FORMAT.rate)
+SMOOTHING_FRAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class EndpointSettings:
     min_speech: float = 0.1  # seconds of loud frames needed to start
     pre_roll: float = 0.3  # seconds kept from before the start
     start_margin_db: float = 9.0  # above the noise floor to start
-    continue_margin_db: float = 5.0  # above the noise floor to count as still speaking
+    continue_margin_db: float = 6.0  # above the noise floor to count as still speaking
     quietest_db: float = -62.0  # the floor never goes below this (digital silence)
     floor_window: float = 3.0  # seconds of history for the noise floor
     floor_percentile: float = 10.0
@@ -67,6 +68,9 @@ class UtteranceSegmenter:
         s = self.settings
         self._history: collections.deque[float] = collections.deque(
             maxlen=round(s.floor_window / FRAME_SECONDS))
+        # Decisions use power averaged over the last few frames: single 20 ms frames of steady
+        # noise wander by several dB, which would keep an utterance open forever.
+        self._recent_power: collections.deque[float] = collections.deque(maxlen=SMOOTHING_FRAMES)
         self._pending = np.zeros(0, dtype=np.int16)
         self._pending_start = 0.0
         self._pre_roll: collections.deque[tuple[np.ndarray, float]] = collections.deque(
@@ -113,9 +117,11 @@ class UtteranceSegmenter:
 
     def _frame(self, frame: np.ndarray, start: float) -> Iterator[SegmentEvent]:
         s = self.settings
-        energy = frame_energy_db(frame)
+        raw = frame_energy_db(frame)
+        self._recent_power.append(10 ** (raw / 10))
+        energy = 10 * np.log10(sum(self._recent_power) / len(self._recent_power))
         floor = self.noise_floor_db
-        self._history.append(energy)
+        self._history.append(raw)
         if not self.in_speech:
             self._pre_roll.append((frame, start))
             self._loud_run = self._loud_run + 1 if energy > floor + s.start_margin_db else 0

@@ -102,15 +102,25 @@ def choose_engine(requested: str, model_dir: Path | None, models_root: Path) -> 
                         f"no Vosk model in {models_root}; using the embedded English model")
 
 
-def load_engine(choice: EngineChoice, *, grammar_phrases: Iterable[str] | None = None,
-                pocketsphinx_options: dict[str, object] | None = None) -> SpeechEngine:
-    """Load the chosen engine's model (the slow part)."""
+def load_engine(choice: EngineChoice, *, restrict_to: Iterable[str] | None = None,
+                cache_dir: Path | None = None, adapt: bool = False) -> SpeechEngine:
+    """Load the chosen engine's model (the slow part).
+
+    `restrict_to` turns on the restricted vocabulary: a Vosk grammar, or for PocketSphinx a
+    language model built from those sentences (see voice.domain_lm). `adapt` lets PocketSphinx
+    carry its channel estimate across utterances (one microphone, one room).
+    """
     if choice.name == "vosk":
         from voice.vosk_engine import VoskEngine
 
         if choice.model_dir is None:
             raise ValueError("the Vosk engine needs a model directory")
-        return VoskEngine(choice.model_dir, grammar_phrases=grammar_phrases)
+        return VoskEngine(choice.model_dir, grammar_phrases=restrict_to)
     from voice.pocketsphinx_engine import PocketSphinxEngine
 
-    return PocketSphinxEngine(**(pocketsphinx_options or {}))
+    if restrict_to is None:
+        return PocketSphinxEngine(adapt=adapt)
+    from voice.domain_lm import build_domain_model
+
+    model = build_domain_model(restrict_to, cache_dir)
+    return PocketSphinxEngine(adapt=adapt, **model.decoder_options())

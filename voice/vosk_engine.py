@@ -45,6 +45,9 @@ class VoskEngine:
         if grammar_phrases is not None:
             if supports_grammar(model_dir):
                 self.grammar = build_grammar(grammar_phrases, self.knows)
+                if not self.knows(UNKNOWN):
+                    log.warning("%s has no %s word: in grammar mode, speech outside the "
+                                "phrases is forced onto them", model_dir, UNKNOWN)
             else:
                 log.warning("%s has a static HCLG graph; grammar mode is off", model_dir)
 
@@ -74,7 +77,8 @@ def build_grammar(phrases: Iterable[str], knows: Callable[[str], bool]) -> str:
         if text and text not in seen:
             seen.add(text)
             kept.append(text)
-    kept.append(UNKNOWN)
+    if knows(UNKNOWN):
+        kept.append(UNKNOWN)
     return json.dumps(kept, ensure_ascii=False)
 
 

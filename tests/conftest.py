@@ -1,0 +1,92 @@
+"""Shared test fixtures: real components only (the real library, real engines, real audio)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AUDIO = ROOT / "tests" / "fixtures" / "audio"
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_dirs(tmp_path_factory):
+    """Caches and state go to temporary folders, never the developer's home."""
+    base = tmp_path_factory.mktemp("xdg")
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_STATE_HOME")}
+    os.environ["XDG_CACHE_HOME"] = str(base / "cache")
+    os.environ["XDG_STATE_HOME"] = str(base / "state")
+    yield base
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    voice: str
+    condition: str
+    text: str
+    expected: tuple[str, ...]
+
+
+def recordings() -> list[Recording]:
+    with (AUDIO / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [Recording(AUDIO / r["file"], r["voice"], r["condition"], r["text"],
+                      tuple(r["expected"].split("|"))) for r in rows]
+
+
+def recording(name: str) -> Path:
+    path = AUDIO / name
+    assert path.is_file(), f"missing fixture {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def library():
+    from intents.library import load_library
+
+    return load_library()
+
+
+@pytest.fixture(scope="session")
+def matcher(library):
+    from intents.matcher import IntentMatcher
+
+    return IntentMatcher(library)
+
+
+@pytest.fixture(scope="session")
+def pocketsphinx_restricted(library):
+    """The default engine as `make run` uses it: PocketSphinx with the library's model."""
+    from intents.grammar import recognition_sentences
+    from voice.stt import EngineChoice, load_engine
+
+    return load_engine(EngineChoice("pocketsphinx", None, "test"),
+                       restrict_to=recognition_sentences(library))
+
+
+@pytest.fixture(scope="session")
+def pocketsphinx_full():
+    from voice.pocketsphinx_engine import PocketSphinxEngine
+
+    return PocketSphinxEngine()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real program, as a person runs it."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "voice", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, cwd=ROOT, input=stdin)

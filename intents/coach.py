@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from intents.catalog import CONTROL, CRISIS, NONE, TIPS
 from intents.library import Library, display_text, spoken_text
-from intents.matcher import Intent, IntentMatcher, breathing_pattern
+from intents.matcher import Intent, IntentMatcher
+from intents.slots import breathing_pattern
 from intents.safety import CONTROL as CONTROL_LEVEL
 
 log = logging.getLogger(__name__)

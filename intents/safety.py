@@ -7,7 +7,7 @@ people say they do not want to live. A short list of everyday idioms ("pushes me
 kill for a coffee", "it hit me that...") is removed first so ordinary talk does not raise alarms.
 
 Speech recognisers mishear, so there is a second, fuzzy pass: the transcript is compared with
-crisis prototypes allowing a few wrong letters (see `_fuzzy_crisis`).
+crisis prototypes by how the words sound (see `_fuzzy_crisis`).
 
 Coercive control that is not an emergency (checking the phone, controlling money, tracking) is a
 separate, lower level: the coach answers it honestly as control and gives the abuse hotline.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from intents.phonetics import sound_similarity
 
 CRISIS = "crisis"
 CONTROL = "control"
@@ -74,6 +74,7 @@ _IDIOMS = [
     r"push(?:ed|es|ing)? (?:me|us) away", r"pushing (?:me|us) away", r"push(?:es|ed)? my buttons",
     r"push(?:es|ed|ing)? me to (?:be|do|talk|open)", r"it (?:just |really )?hit me",
     r"hit (?:me|us) up", r"hit a (?:rough|bad|low|wall|rocky)", r"hits? the roof",
+    r"push\w* (?:my|our|his|her) buttons",
     r"beat (?:me|us) to", r"beat (?:me|us) at", r"grab (?:me|us) (?:a|some)",
     r"shot (?:me|us) a (?:look|text|message)", r"thr(?:ew|ow|ows) (?:me|us) off",
     r"shook (?:me|us) up", r"(?:really |it )shook me", r"twist(?:ed|s|ing)? my words",
@@ -228,10 +229,9 @@ _SOMEONE_ELSE = r"\b(?:he|she|they|partner|husband|wife|boyfriend|girlfriend|spo
 _CONTROL_COMPILED = [re.compile(_SOMEONE_ELSE + p) for p in _CONTROL_RULES]
 
 # Fuzzy prototypes: short, distinctive crisis sentences. A run of words in the transcript that
-# matches one of these word for word, each word within a few letters ("he hid me" for "he hit
-# me"), counts as a disclosure even when the exact rules missed it because the recogniser swapped
-# a sound. Comparing word by word, not letter by letter, keeps "about myself" from passing for
-# "hurt myself".
+# sounds like one of these, word for word ("he hid me" for "he hit me"), counts as a disclosure
+# even when the exact rules missed it because the recogniser swapped a sound. Words are compared
+# by sound (intents/phonetics.py): "she shuts me out" must not pass for "she hits me".
 _PROTOTYPES = tuple(p.split() for p in (
     "he hit me", "she hit me", "he hits me", "she hits me", "he beat me", "he beats me",
     "he punched me", "she punched me", "he slapped me", "she slapped me", "he kicked me",
@@ -243,6 +243,11 @@ _PROTOTYPES = tuple(p.split() for p in (
     "will not let me leave", "will not let me see", "scared he will hurt me",
     "afraid he will hurt me", "hurt the kids",
 ))
+_FUNCTION_WORDS = frozenset(
+    "he she me my i to it all the a do not will would said in around have let see".split())
+_FUNCTION_FLOOR = 0.8  # "knee" for "me" passes
+_KEY_FLOOR = 0.85  # "hid" for "hit" (0.88) passes, "shuts" for "hits" (0.62) does not
+_MEAN_FLOOR = 0.9
 
 # Sentences a restricted recogniser must be able to hear (see intents/grammar.py), beyond the
 # prototypes: the ways people disclose danger, in plain words.
@@ -260,7 +265,6 @@ RECOGNITION_PHRASES = (
     "i am not safe at home", "i am afraid to go home", "he is going to hurt me",
     "she is going to hurt me", "he said he would kill me", "help me i am in danger",
 )
-
 
 def crisis_corpus() -> list[str]:
     """Many plain ways of disclosing danger, built from the same word lists the rules use, so a
@@ -300,10 +304,6 @@ def crisis_corpus() -> list[str]:
     return list(dict.fromkeys(sentences))
 
 
-_WORD_FLOOR = 60.0  # every word at least this similar
-_MEAN_FLOOR = 85.0  # and the run as a whole this similar
-
-
 def check_safety(normalized: str) -> SafetyFinding:
     """Classify one normalised utterance. Crisis beats control beats safe."""
     text = _IDIOM_RE.sub(" ", normalized)
@@ -323,8 +323,11 @@ def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
         n = len(prototype)
         for start in range(len(words) - n + 1):
             window = words[start:start + n]
-            scores = [fuzz.ratio(a, b) for a, b in zip(prototype, window, strict=True)]
-            if min(scores) >= _WORD_FLOOR and sum(scores) / n >= _MEAN_FLOOR:
+            scores = [sound_similarity(said, meant) for said, meant in
+                      zip(window, prototype, strict=True)]
+            floors = [_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLOOR for w in prototype]
+            if (all(s >= f for s, f in zip(scores, floors, strict=True))
+                    and sum(scores) / n >= _MEAN_FLOOR):
                 heard = " ".join(window)
                 return SafetyFinding(CRISIS, "fuzzy", f"{heard!r} ~ {' '.join(prototype)!r}")
     return None

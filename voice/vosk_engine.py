@@ -82,16 +82,29 @@ def build_grammar(phrases: Iterable[str], knows: Callable[[str], bool]) -> str:
     return json.dumps(kept, ensure_ascii=False)
 
 
+BLOCK_BYTES = 3200  # 0.1 s at 16 kHz, 16-bit
+
+
 class VoskSession:
+    """Audio goes to Vosk in fixed 0.1 s blocks whatever size it arrives in: Kaldi's online
+    feature and i-vector updates run per call, so the transcript would otherwise depend on how
+    the microphone happened to chunk the stream."""
+
     def __init__(self, recognizer) -> None:
         self._recognizer = recognizer
         self._segments: list[dict] = []
-        self._offset = 0.0
+        self._pending = b""
 
     def accept(self, chunk: AudioChunk) -> None:
         check_speech_format(chunk)
+        self._pending += chunk.samples
+        while len(self._pending) >= BLOCK_BYTES:
+            block, self._pending = self._pending[:BLOCK_BYTES], self._pending[BLOCK_BYTES:]
+            self._feed(block)
+
+    def _feed(self, block: bytes) -> None:
         # Vosk ends a segment on its own when it hears a long pause; keep each one.
-        if self._recognizer.AcceptWaveform(chunk.samples):
+        if self._recognizer.AcceptWaveform(block):
             self._segments.append(json.loads(self._recognizer.Result()))
 
     def partial(self) -> str:
@@ -100,6 +113,9 @@ class VoskSession:
         return " ".join(t for t in (done, now) if t)
 
     def finish(self) -> Transcript:
+        if self._pending:
+            self._feed(self._pending)
+            self._pending = b""
         self._segments.append(json.loads(self._recognizer.FinalResult()))
         words = tuple(
             Word(w["word"], float(w["start"]), float(w["end"]), float(w.get("conf", 1.0)))

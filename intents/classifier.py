@@ -12,6 +12,7 @@ hash, so a content author's edit simply retrains it on the next start.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import zlib
@@ -42,7 +43,7 @@ class PairFeatures:
     def indices(self, words: Sequence[str], known: Sequence[int | None]) -> list[int]:
         found = [i for i in known if i is not None]
         padded = ["<s>", *words, "</s>"]
-        for first, second in zip(padded, padded[1:], strict=False):
+        for first, second in itertools.pairwise(padded):
             bucket = zlib.crc32(f"{first} {second}".encode()) % PAIR_BUCKETS
             found.append(self.vocabulary_size + bucket)
         return found

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from intents.catalog import CONTROL, CRISIS, NONE, TIPS
 from intents.library import Library, display_text, spoken_text
 from intents.matcher import Intent, IntentMatcher
-from intents.slots import breathing_pattern
 from intents.safety import CONTROL as CONTROL_LEVEL
+from intents.slots import breathing_pattern
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,7 @@ class Coach:
                 line = entry.follow_up[topic.follow_up]
                 topic.follow_up += 1
                 return Reply(line, intent)
-            if not sequence:
-                return Reply(self.library.lines.end_of_topic.format(title=entry.title), intent)
+            return Reply(self.library.lines.end_of_topic.format(title=entry.title), intent)
         if entry.topic == "tips" or entry.id == "tips":
             return self._tip(intent, lead="")
         position = sequence.index(entry.id) if entry.id in sequence else -1

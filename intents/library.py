@@ -97,6 +97,8 @@ class Library:
     regions: Mapping[str, Region]
     synonyms: Mapping[str, str] = field(default_factory=dict)  # word or phrase -> canonical word
     out_of_scope: tuple[str, ...] = ()  # speech that is not for us, a competing class
+    disclosures: tuple[str, ...] = ()  # crisis examples, for the safety classifier
+    everyday: tuple[str, ...] = ()  # ordinary talk that sounds like crisis talk
     files: tuple[Path, ...] = field(default=())
 
     def entry(self, intent_id: str) -> IntentEntry:
@@ -122,7 +124,8 @@ class Library:
 # --- loading ---------------------------------------------------------------------------------
 
 _ENTRY_FIELDS = {"id", "topic", "title", "reply", "follow_up", "examples", "keywords"}
-_TOP_LEVEL = {"intent", "lines", "crisis", "region", "synonyms", "out_of_scope"}
+_TOP_LEVEL = {"intent", "lines", "crisis", "region", "synonyms", "out_of_scope",
+              "crisis_examples"}
 
 
 def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
@@ -138,6 +141,8 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
     regions: dict[str, Region] = {}
     synonyms: dict[str, str] = {}
     out_of_scope: list[str] = []
+    disclosures: list[str] = []
+    everyday: list[str] = []
     for path in files:
         data = _read_toml(path)
         for key in data:
@@ -163,7 +168,13 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
         if "synonyms" in data:
             _add_synonyms(path, data["synonyms"], synonyms)
         if "out_of_scope" in data:
-            out_of_scope += _out_of_scope(path, data["out_of_scope"])
+            out_of_scope += _phrase_lists(path, data["out_of_scope"], "out_of_scope",
+                                          ("examples",))["examples"]
+        if "crisis_examples" in data:
+            lists = _phrase_lists(path, data["crisis_examples"], "crisis_examples",
+                                  ("disclosures", "everyday"))
+            disclosures += lists["disclosures"]
+            everyday += lists["everyday"]
     if lines is None:
         raise LibraryError(directory, "no [lines] table in any library file")
     if crisis is None:
@@ -181,6 +192,8 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
         regions=MappingProxyType(regions),
         synonyms=MappingProxyType(synonyms),
         out_of_scope=tuple(out_of_scope),
+        disclosures=tuple(disclosures),
+        everyday=tuple(everyday),
         files=files,
     )
     _check_placeholders(library, lines[0], crisis[0])
@@ -297,15 +310,21 @@ def _typed_table(path: Path, raw: Any, cls: type, name: str):
     return cls(**values)
 
 
-def _out_of_scope(path: Path, raw: Any) -> list[str]:
-    where = '[out_of_scope], field "examples"'
-    if not isinstance(raw, dict) or set(raw) != {"examples"}:
-        raise LibraryError(path, "must be a table with one field, examples", "[out_of_scope]")
-    examples = raw["examples"]
-    if not isinstance(examples, list) or not all(isinstance(e, str) and normalize(e)
-                                                  for e in examples):
-        raise LibraryError(path, "must be a list of non-empty phrases", where)
-    return [e.strip() for e in examples]
+def _phrase_lists(path: Path, raw: Any, table: str,
+                  names: tuple[str, ...]) -> dict[str, list[str]]:
+    """A table of phrase lists, e.g. [out_of_scope] examples = [...]."""
+    if not isinstance(raw, dict) or set(raw) != set(names):
+        raise LibraryError(path, f"must be a table with the fields {', '.join(names)}",
+                           f"[{table}]")
+    lists = {}
+    for name in names:
+        phrases = raw[name]
+        if not isinstance(phrases, list) or not all(isinstance(e, str) and normalize(e)
+                                                     for e in phrases):
+            raise LibraryError(path, "must be a list of non-empty phrases",
+                               f'[{table}], field "{name}"')
+        lists[name] = [e.strip() for e in phrases]
+    return lists
 
 
 def _add_synonyms(path: Path, raw: Any, synonyms: dict[str, str]) -> None:

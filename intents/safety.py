@@ -84,7 +84,25 @@ _IDIOMS = [
     r"kill(?:ing)? (?:me|us) with", r"is killing me", r"are killing me", r"kill for",
     r"dying to", r"killing it", r"hurt my feelings", r"shak(?:e|es|ing) my (?:head|hand)",
     r"my (?:phone|battery) (?:is )?dying", r"beat(?:s|ing)? myself up",
-    r"knocked me (?:out|off my feet)", r"guilt trip\w*",
+    r"knocked me off my feet", r"guilt trip\w*",
+    # things, not people, that "killed" or "hit" someone
+    r"(?:that|this|it|the \w+|those \w+) (?:\w+ )?(?:nearly |almost |absolutely |totally |"
+    r"literally |really )?(?:killed|kills|hit|knocked) (?:me|us)\b",
+    r"killing me softly", r"hit me with your best shot", r"hit me baby",
+    r"smother\w* (?:me|us) with", r"stab\w* (?:me|us) in the back",
+    r"push\w* (?:me|us) (?:to|into) (?:apply|start|try|go|do|be|take|get|talk|open|see|join|"
+    r"quit|change|run|study|exercise|work|ask|sign|enter|make)",
+    r"drag\w* (?:me|us) (?:round|around|along|to (?:his|her|their|the) (?:\w+ )?(?:party|"
+    r"shops?|mall|wedding|match|game|concert|work|office|meeting|dinner|family|gym|church))",
+    r"thr(?:ew|ow|ows|own) (?:me|us) a (?:\w+ )?(?:party|bone|curveball|lifeline|look)",
+    r"thr(?:ew|ow|ows|own) (?:a|the) (?:ball|stick|frisbee|toy)",
+    r"thr(?:ew|ow|ows|own) (?:away|out) (?:my|our)", r"grab\w* my hand\b",
+    # accidents and small creatures
+    r"\bi (?:accidentally )?(?:bruised|hit|slammed|banged|bumped|stubbed|twisted|sprained|"
+    r"broke|trapped|caught) my (?:knee|head|toe|finger|fingers|thumb|hand|ankle|elbow|shin|"
+    r"arm|leg|wrist|foot|back)",
+    r"(?:the|our|my) (?:baby|cat|dog|puppy|kitten|toddler|hamster|parrot|horse) (?:\w+ )?"
+    r"(?:bit|scratched|kicked|hit|grabbed|pushed|bites|scratches|kicks)",
     r"pin(?:ned)? (?:me|it) down to a (?:time|date|plan)",
 ]
 _IDIOM_RE = re.compile(r"\b(?:" + "|".join(_IDIOMS) + r")\b")
@@ -116,6 +134,12 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("self_harm", r"\bjump(?:ing)? (?:off|in front of)\b"),
     ("self_harm", r"\b(?:can not|can't) go on (?:like this|living|anymore|any more)"),
     ("self_harm", r"\bdisappear (?:forever|for good)\b"),
+    ("self_harm", r"\b(?:can not|cannot|do not think i can|not sure i can) (?:keep going|go on|"
+                  r"do this any ?more|take (?:it|this) any ?more|carry on)\b"),
+    ("self_harm", r"\b(?:no|any|a) reason to (?:keep going|go on|live|stay alive|carry on)\b"),
+    ("self_harm", r"\b(?:still )?be (?:here|around|alive) (?:tomorrow|next week|much longer)\b"),
+    ("self_harm", r"\blast time (?:you|anyone|you all|everyone) (?:will )?hear from me\b|"
+                  r"\bpoint of me\b|\b(?:my|imagining my|planning my) own funeral\b"),
     ("self_harm", r"\b(?:rather|prefer to) (?:be dead|die|not be alive|not exist|not be here)\b"),
     ("self_harm", r"\b(?:better|happier|easier) (?:off )?(?:for everyone )?(?:if|without) (?:me|i "
                   r"(?:was|were|am|was not|were not|am not|had not) (?:\w+ )?(?:around|here|alive|"
@@ -137,6 +161,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("threat", r"\b(?:he|she|they) (?:will|would|is going to) (?:hurt|harm|kill) "),
     ("threat", r"\b(?:leave|get out of|make it out of|walk out of) (?:\w+ ){0,3}alive\b"),
     ("threat", r"\bnever see (?:the|my|our|your) (?:kids|children|son|daughter|baby) again\b"),
+    ("threat", r"\b(?:i would|i will|you will|you would|i am going to) regret it\b|"
+               r"\b(?:ones|one) who (?:will )?pay\b|\bmake sure i never\b"),
     ("threat", r"\bnext time (?:it is|it will be|it would be|will be) "
                r"(?:me|you|your face|my face)"),
     ("threat", r"\b(?:punch\w*|kick\w*|smash\w*) (?:a |the )?(?:hole|holes) in\b|\b(?:punch\w*|"
@@ -162,7 +188,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                       r"neck|throat|pillow|hands)\b|\b(?:he|she|his|her|neck|throat|pillow|"
                       r"hands)\b.*\b(?:couldn't|could not) breathe\b"),
     ("strangulation", r"\b(?:passed|black(?:ed)?) out\b.*\b(?:he|she|neck|throat|choke\w*)|"
-                      r"\b(?:choke\w*|strangl\w*)\b"),
+                      r"\bstrangl\w*|\bchok(?:e|ed|es|ing) (?:me|her|him|us|my|the kids)\b|"
+                      r"\bi (?:was|got|am being) chok\w*"),
     # --- trapped or cut off
     ("trapped", r"\block(?:s|ed|ing)? (?:me|us) (?:\w+ )?(?:in|out|up|inside)\b"),
     ("trapped", r"\b(?:locked|trapped|stuck) (?:in|inside) (?:the|a|my|our|his|her) "
@@ -182,8 +209,10 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                 r"talking)"),
     ("trapped", r"\b(?:can not|cannot) leave (?:the house|home|the room|without (?:him|her))"),
     ("trapped", r"\bwhen (?:i|we) (?:try|tried) to leave\b"),
+    ("trapped", r"\b(?:hostage|prisoner)\b"),
     # --- sexual coercion
     ("sexual", r"\brap(?:e|ed|es|ing|ist)\b"),
+    ("sexual", r"\btouch\w* me\b.*\b(?:told|asked|begged) (?:him|her|them) (?:not to|to stop)"),
     ("sexual", r"\bsexual(?:ly)? (?:assault\w*|abus\w*|coerc\w*|forc\w*)"),
     ("sexual", r"\bforc(?:e|ed|es|ing) (?:me|himself|herself|themselves) (?:\w+ )?(?:to|on|into|"
                r"onto)\b"),
@@ -201,12 +230,17 @@ _CRISIS_RULES: list[tuple[str, str]] = [
              rf"{_PARTNER} (?:\w+ ){{0,2}}(?:will|would|might|could|is going to|going to|"
              rf"gonna) (?:do|hurt|harm|kill|hit|beat|find)"),
     ("fear", r"\b(?:scared|afraid|terrified|frightened) (?:to go|of going) home\b"),
+    ("fear", rf"\b(?:scared|afraid|terrified|frightened) {_PARTNER} (?:will|would|is going to|"
+             rf"might) (?:snap|lose it|explode|come back|find me|find us)\b"),
+    ("fear", r"\b(?:fled|flee|fleeing|escaped|run away from) (?:my|our|the) (?:home|house|flat)\b|"
+             r"\bhiding in the \w+ with me\b|\block the kids\w* (?:door|room) and wait\b"),
     ("fear", r"\b(?:fear|afraid|scared|terrified) for (?:my|our) (?:life|lives|safety|kids|"
              r"children)\b"),
     ("fear", r"\b(?:not|never|no longer) (?:feel )?safe (?:at home|with (?:him|her|them|my)|in "
              r"(?:my|our|this) (?:own )?(?:home|house))"),
     ("fear", r"\bcoming after (?:me|us)\b|\b(?:stalk\w*|follow(?:s|ed|ing)) (?:me|us)\b"),
-    ("fear", r"\bhiding (?:in|from) (?:the|my|our|him|her|them)\b"),
+    ("fear", r"\bhiding from (?:him|her|them|my (?:partner|husband|wife|boyfriend|girlfriend|"
+             r"ex))\b|\bhiding in the \w+ (?:because|from|until|so) (?:he|she|they)\b"),
     ("fear", r"\b(?:scared|afraid|terrified) (?:of )?(?:him|her|them|my partner|my husband|"
              r"my wife|my boyfriend|my girlfriend)\b"),
 ]
@@ -304,8 +338,56 @@ def crisis_corpus() -> list[str]:
     return list(dict.fromkeys(sentences))
 
 
+class SafetyCheck:
+    """The rules, plus a phrase classifier trained on the library's crisis examples.
+
+    Rules are precise but only as broad as their word lists; people disclose danger in endless
+    ways ("i told everyone i fell down the stairs"). The classifier compares each utterance with
+    hundreds of written disclosures, with everyday talk that sounds similar
+    (crisis_examples.toml), and with every ordinary request in the library, each intent a group
+    of its own. A disclosure is flagged when the crisis group comes first with enough evidence.
+    """
+
+    def __init__(self, library, cache_dir=None) -> None:
+        from intents.matcher import intent_groups
+        from intents.phrases import PhraseClassifier, PhraseGroup
+
+        groups = [PhraseGroup(CRISIS, (*library.disclosures, *crisis_corpus())),
+                  PhraseGroup("everyday", library.everyday),
+                  PhraseGroup("out_of_scope", library.out_of_scope),
+                  *(PhraseGroup(g.id, g.examples) for g in intent_groups(library))]
+        self._phrases = PhraseClassifier([g for g in groups if g.examples], cache_dir=cache_dir)
+
+    def learned(self, normalized: str) -> tuple[bool, float, float]:
+        """Whether the crisis group ranks first, its evidence, and the best other evidence."""
+        ranked = self._phrases.rank(_IDIOM_RE.sub(" ", normalized))
+        first = ranked[0][0] == CRISIS
+        evidence = dict(ranked)
+        crisis = evidence.pop(CRISIS)
+        return first, crisis, max(evidence.values())
+
+    def check(self, normalized: str) -> SafetyFinding:
+        finding = check_safety(normalized)
+        if finding.is_crisis or len(normalized.split()) < LEARNED_MIN_WORDS:
+            return finding  # a word or two is too little to judge by resemblance
+        first, crisis, other = self.learned(normalized)
+        # Controlling behaviour already gets its own honest answer with the hotline; only
+        # escalate it when it reads much more like a written disclosure than anything else.
+        margin = LEARNED_MARGIN if finding.level == SAFE else CONTROL_ESCALATION_MARGIN
+        if first and crisis >= LEARNED_EVIDENCE and crisis - other >= margin:
+            return SafetyFinding(CRISIS, "learned", f"close to written disclosures "
+                                 f"({crisis:.2f} against {other:.2f})")
+        return finding
+
+
+LEARNED_EVIDENCE = 0.5  # at least this close to a written disclosure
+LEARNED_MARGIN = 0.05  # and this much closer than to anything ordinary
+LEARNED_MIN_WORDS = 3
+CONTROL_ESCALATION_MARGIN = 0.2
+
+
 def check_safety(normalized: str) -> SafetyFinding:
-    """Classify one normalised utterance. Crisis beats control beats safe."""
+    """The rules alone, on one normalised utterance. Crisis beats control beats safe."""
     text = _IDIOM_RE.sub(" ", normalized)
     for category, pattern in _CRISIS_COMPILED:
         if match := pattern.search(text):

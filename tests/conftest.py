@@ -88,5 +88,5 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """The real program, as a person runs it."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "voice", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "voice", *args], capture_output=True, check=False,
                           text=True, timeout=timeout, env=full_env, cwd=ROOT, input=stdin)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import recording, run_cli
@@ -116,7 +118,7 @@ def test_streaming_conversion_equals_whole_file_conversion(tmp_path):
     joined = b"".join(p.samples for p in pieces) + (tail.samples if tail else b"")
     assert joined == whole.samples
     # timestamps run on without gaps
-    for before, after in zip(pieces, pieces[1:], strict=False):
+    for before, after in itertools.pairwise(pieces):
         assert after.timestamp == pytest.approx(before.end, abs=1e-9)
 
 

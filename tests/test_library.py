@@ -171,7 +171,7 @@ def test_the_same_example_in_two_intents_is_caught(tmp_path):
     example = normalize(load_library().entry("cause.lies").examples[0])
     copy = _broken_copy(tmp_path, "tips.toml", "examples = [",
                         f'examples = [\n  "{example}",')
-    with pytest.raises(LibraryError, match="is also an example of cause.lies"):
+    with pytest.raises(LibraryError, match=r"is also an example of cause\.lies"):
         load_library(copy)
 
 

@@ -8,6 +8,7 @@ import http.server
 import threading
 import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from conftest import recording, run_cli
@@ -50,7 +51,7 @@ def test_an_incomplete_model_in_the_folder_is_an_error_not_a_silent_fallback(tmp
     monkeypatch.delenv("TRUST_COACH_MODEL", raising=False)
     broken = tmp_path / "vosk-model-broken"
     (broken / "am").mkdir(parents=True)
-    with pytest.raises(ModelError, match="missing am/final.mdl"):
+    with pytest.raises(ModelError, match=r"missing am/final\.mdl"):
         find_vosk_model(None, tmp_path)
 
 
@@ -101,9 +102,9 @@ def test_a_broken_catalog_entry_is_named(tmp_path):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
 
-    def do_GET(self):  # noqa: N802 - the http.server API
+    def do_GET(self):
         if self.path == "/cut-short":
             body = self.files["/model.zip"]
             self.send_response(200)

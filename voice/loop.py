@@ -143,6 +143,19 @@ class Conversation:
 _END = object()
 
 
+def transcribe_recording(engine: SpeechEngine, audio: AudioChunk,
+                         endpoint: EndpointSettings | None = None) -> Transcript:
+    """A whole recording as one request, if anyone speaks in it: a file of silence or steady
+    noise gets an empty transcript rather than whatever the recogniser makes of the hiss."""
+    segmenter = UtteranceSegmenter(endpoint)
+    events = [*segmenter.feed(audio), *segmenter.end_of_stream()]
+    if not any(isinstance(e, SpeechStarted) for e in events):
+        return Transcript(text="", confidence=0.0, engine=getattr(engine, "name", ""))
+    session = engine.start()
+    session.accept(audio)
+    return session.finish()
+
+
 class VoiceLoop:
     def __init__(self, source: AudioSource, engine: SpeechEngine, conversation: Conversation,
                  *, endpoint: EndpointSettings | None = None, deaf_tail: float = 0.3,
@@ -189,6 +202,7 @@ class VoiceLoop:
 
     def _feed(self, chunk: AudioChunk) -> None:
         if chunk.end <= self._deaf_until:
+            self.segmenter.skip()
             return  # captured while we were talking
         for event in self.segmenter.feed(chunk):
             self._on_event(event)
@@ -205,14 +219,15 @@ class VoiceLoop:
         elif isinstance(event, SpeechEnded) and self._session is not None:
             transcript = self._session.finish()
             self._session = None
-            log.debug("utterance ended (%s): %r", event.reason, transcript.text)
+            log.debug("utterance ended at %.2f s (%s): %r", event.end, event.reason,
+                      transcript.text)
             self._keep(transcript)
             if transcript.is_empty:
                 return  # a cough or a door: nothing to answer
             self.conversation.hear(transcript.text, transcript)
             if self.source.live and self.conversation.speaker.audible:
                 self._deaf_until = self.source.position() + self.deaf_tail
-                self.segmenter.reset()
+                log.debug("spoke; ignoring input until %.2f s", self._deaf_until)
 
     def _accept(self, chunk: AudioChunk) -> None:
         self._session.accept(chunk)

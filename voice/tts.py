@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RATE = 165  # words per minute; espeak's 200 is brisk for someone who is upset
 MIN_RATE, MAX_RATE = 90, 260
-GAP_BETWEEN_REPLIES = 0.4  # seconds of silence between replies in a WAV file
+GAP_BETWEEN_REPLIES = 1.0  # seconds of silence between replies in a WAV file
 SENTENCE_GAP = 0.12  # seconds between sentences, on top of espeak's own pause
 FILE_WAIT = 3.0  # seconds to wait for the driver to write its file
 
@@ -71,7 +71,17 @@ class Pyttsx3Synthesizer:
         self._count = 0
         self.rate = rate
         if voice:
-            self._engine.setProperty("voice", self._find_voice(voice))
+            self._set_now("voice", self._find_voice(voice))
+
+    def _set_now(self, name: str, value: object) -> None:
+        """Set a voice property on the driver at once. pyttsx3 queues setProperty behind a
+        busy flag its espeak driver clears from a callback, sometimes late, and then the
+        change silently lands after the next sentence (seen in about half of test runs)."""
+        driver = getattr(getattr(self._engine, "proxy", None), "_driver", None)
+        if driver is not None and hasattr(driver, "setProperty"):
+            driver.setProperty(name, value)
+        else:
+            self._engine.setProperty(name, value)
 
     @property
     def rate(self) -> int:
@@ -80,7 +90,7 @@ class Pyttsx3Synthesizer:
     @rate.setter
     def rate(self, value: int) -> None:
         self._rate = max(MIN_RATE, min(MAX_RATE, int(value)))
-        self._engine.setProperty("rate", self._rate)
+        self._set_now("rate", self._rate)
 
     def voices(self) -> list[tuple[str, str]]:
         return [(v.id, v.name) for v in self._engine.getProperty("voices")]
@@ -112,6 +122,7 @@ class Pyttsx3Synthesizer:
         self._count += 1
         target = self._dir / f"sentence-{self._count}.wav"
         try:
+            self._set_now("rate", self._rate)  # a voice change resets espeak's rate
             self._engine.save_to_file(sentence, str(target))
             self._engine.runAndWait()
             # The driver may finish writing the file from its own thread a moment later.
@@ -150,16 +161,21 @@ class AudioSink(Protocol):
 class WavFileSink:
     """Every reply, in order, into one WAV file (for machines without a speaker, and tests).
 
-    `onsets` records where each played chunk starts, in seconds from the file's start.
+    `onsets` records where each played chunk starts, in seconds from the file's start. With
+    `pace`, each write takes as long as the audio would take to play, as a speaker does (for a
+    player reading the file as it grows); the sound then counts as heard in the room.
     """
 
-    audible = False
-
-    def __init__(self, path: Path | str, rate: int = 22_050) -> None:
+    def __init__(self, path: Path | str, rate: int = 22_050, pace: bool = False) -> None:
         self.path = Path(path)
         self.rate = rate
+        self.pace = pace
         self._writer: WavWriter | None = None
         self.onsets: list[float] = []
+
+    @property
+    def audible(self) -> bool:
+        return self.pace
 
     @property
     def position(self) -> float:
@@ -172,8 +188,11 @@ class WavFileSink:
         if chunk.rate != self.rate or chunk.channels != 1 or chunk.width != 2:
             chunk = convert_all([chunk], _fmt(self.rate))
         self.onsets.append(writer.seconds_written)
+        started = time.monotonic()
         writer.write(chunk)
         self._gap_needed = True
+        if self.pace:
+            time.sleep(max(0.0, chunk.duration - (time.monotonic() - started)))
 
     def pause(self, seconds: float) -> None:
         if seconds > 0:

@@ -1,0 +1,131 @@
+"""The conversation: topics, follow-ups, repeats, questions, safety, endings."""
+
+from __future__ import annotations
+
+import pytest
+
+from intents.coach import ChangeRate, Coach, EndConversation, StartBreathing, StopAll
+from intents.library import display_text
+from intents.matcher import Intent
+
+
+@pytest.fixture
+def coach(library, matcher):
+    return Coach(library, matcher, region="US")
+
+
+def test_greeting_carries_the_disclaimer_once(coach, library):
+    greeting = coach.greet()
+    assert library.lines.disclaimer in greeting
+    assert "not a therapist" in greeting and "not an emergency service" in greeting
+    assert library.lines.disclaimer not in coach.respond("give me a tip").text
+
+
+def test_repeat_says_the_last_answer_again(coach, library):
+    assert coach.respond("say that again").text == library.entry("repeat").reply
+    first = coach.respond("what causes trust issues")
+    assert coach.respond("could you repeat that").text == first.text
+    assert coach.respond("pardon me what was that last part").text == first.text
+
+
+def test_tell_me_more_walks_the_follow_ups_then_says_so(coach, library):
+    entry = library.entry("cause.lies")
+    assert coach.respond("he lies to me about little things").text == entry.reply
+    for line in entry.follow_up:
+        assert coach.respond("tell me more").text == line
+    assert coach.respond("tell me more").text == library.lines.end_of_topic.format(
+        title=entry.title)
+
+
+def test_next_moves_to_the_next_item_in_the_topic(coach, library):
+    causes = library.topic("causes")
+    assert coach.respond("what causes trust issues").text == causes[0].reply
+    assert coach.respond("next one").text == causes[1].reply
+    assert coach.respond("next one").text == causes[2].reply
+
+
+def test_next_without_a_topic_offers_a_start(coach, library):
+    assert coach.respond("next one").text == library.entry("next").reply
+
+
+def test_tips_rotate_without_repeating_until_all_are_heard(coach, library):
+    tips = [e for e in library.topic("tips") if e.id != "tips"]
+    heard = [coach.respond("give me a tip").text for _ in tips]
+    lead = library.entry("tips").reply
+    assert [h.replace(lead, "").strip() for h in heard] == [t.reply for t in tips]
+    again = coach.respond("give me a tip").text
+    assert again.startswith(library.lines.tip_rotation_done)
+
+
+def test_not_understood_twice_is_worded_differently(coach, library):
+    first = coach.respond("what's the capital of peru").text
+    second = coach.respond("play some jazz in the kitchen").text
+    assert [first, second] == list(library.lines.not_understood)
+    assert "help" in first and "help" in second
+    coach.respond("give me a tip")
+    assert coach.respond("turn the lights off").text == library.lines.not_understood[0]
+
+
+def _ambiguous(first: str, second: str) -> Intent:
+    return Intent(first, 0.7, alternatives=((second, 0.69),), text="something in between")
+
+
+def test_did_you_mean_and_the_answers_it_accepts(coach, library):
+    question = coach.reply_to(_ambiguous("cause.lies", "cause.secrecy"))
+    assert question.text == library.lines.did_you_mean.format(
+        first=library.title("cause.lies"), second=library.title("cause.secrecy"))
+    assert coach.respond("yes").text == library.entry("cause.lies").reply
+
+    coach.reply_to(_ambiguous("cause.lies", "cause.secrecy"))
+    assert coach.respond("the second one").text == library.entry("cause.secrecy").reply
+
+    coach.reply_to(_ambiguous("impact.jealousy", "impact.suspicion"))
+    assert coach.respond("no").text == library.entry("impact.suspicion").reply
+
+
+def test_an_unclear_answer_is_asked_once_more_then_dropped(coach, library):
+    coach.reply_to(_ambiguous("cause.lies", "cause.secrecy"))
+    retry = coach.respond("blah blah blah")
+    assert retry.text == library.lines.did_you_mean_retry.format(
+        first=library.title("cause.lies"), second=library.title("cause.secrecy"))
+    # Something else entirely is answered as a new request.
+    assert coach.respond("help me calm down").intent.id == "calm_down"
+
+
+@pytest.mark.parametrize("region", ["US", "UK", "IE", "CA", "AU", "NZ", "EU"])
+def test_crisis_stops_everything_and_gives_the_regions_numbers(library, matcher, region):
+    coach = Coach(library, matcher, region=region)
+    coach.respond("what causes trust issues")
+    reply = coach.respond("he hit me last night")
+    assert reply.intent.crisis and isinstance(reply.action, StopAll)
+    text = display_text(reply.text)
+    assert display_text(library.regions[region].emergency) in text
+    for hotline in library.regions[region].hotlines:
+        assert display_text(hotline) in text
+    assert coach.respond("tell me more").text == library.entry("next").reply  # coaching stopped
+    again = coach.respond("i don't want to live anymore")
+    assert again.text == library.crisis_reply(region, again=True)
+
+
+def test_coercive_control_is_named_with_the_hotline(coach, library):
+    reply = coach.respond("my husband checks my phone every night")
+    assert reply.intent.id == "cause.control" and not reply.intent.crisis
+    assert reply.text.startswith(library.lines.coercive_control)
+    assert "1-800-799-7233" in display_text(reply.text)
+    assert "therap" not in reply.text.lower()
+
+
+def test_actions_for_the_loop(coach):
+    assert coach.respond("help me calm down").action == StartBreathing("gentle")
+    assert coach.respond("can we do some box breathing").action == StartBreathing("box")
+    assert isinstance(coach.respond("speak more slowly please").action, ChangeRate)
+    assert coach.respond("speak more slowly please").action.factor < 1
+    assert coach.respond("a bit faster if you can").action.factor > 1
+    assert isinstance(coach.respond("goodbye for tonight").action, EndConversation)
+
+
+def test_unknown_region_is_a_usage_error(library, matcher):
+    from voice.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown region 'XX'"):
+        Coach(library, matcher, region="XX")

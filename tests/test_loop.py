@@ -1,0 +1,87 @@
+"""The listening loop itself, with real sources, engines and speech output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import recording
+
+from intents.coach import Coach
+from voice.audio import AudioChunk, convert_all, pcm16, read_speech_wav, write_wav
+from voice.loop import Conversation, VoiceLoop, WavFileSource
+from voice.tts import Pyttsx3Synthesizer, SilentSink, Speaker, WavFileSink
+
+
+def _join(tmp_path, name, *pieces: AudioChunk | float) -> str:
+    """A recording made of chunks and pauses (seconds of quiet room)."""
+    rng = np.random.default_rng(1)
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, float):
+            noise = rng.normal(0, 30, int(piece * 16_000)).astype("<i2")
+            parts.append(noise.tobytes())
+        else:
+            parts.append(piece.samples)
+    path = tmp_path / name
+    write_wav(path, AudioChunk(b"".join(parts), 16_000, 2, 1))
+    return path
+
+
+def _run(source, engine, library, matcher, sink, **options):
+    lines: list[str] = []
+    conversation = Conversation(Coach(library, matcher), Speaker(
+        Pyttsx3Synthesizer() if not isinstance(sink, SilentSink) else None, sink),
+        out=lines.append)
+    VoiceLoop(source, engine, conversation, **options).run()
+    sink.close()
+    return [line for line in lines if line.startswith("heard:")]
+
+
+@pytest.mark.slow
+def test_it_never_answers_its_own_voice(tmp_path, pocketsphinx_restricted, library, matcher):
+    """A live source and a speaker in the room: the reply comes back into the microphone
+    (here, recorded into the input at the moment it is spoken) and must be ignored."""
+    causes = read_speech_wav(recording("piper-joe--causes.wav"))
+    reply = convert_all([Pyttsx3Synthesizer().synthesize(library.entry("causes").reply)])
+    assert reply.duration > 10
+    # Four seconds of the reply reach the microphone while it is being played (which starts
+    # about a second after the question ends: trailing silence, then recognising and speaking).
+    echo = AudioChunk(reply.samples[: 4 * 32_000], 16_000, 2, 1)
+    tips = read_speech_wav(recording("piper-joe--tips.wav"))
+    path = _join(tmp_path, "room.wav", causes, 1.5, echo, reply.duration - 2.0, tips, 1.0)
+    turns = _run(WavFileSource(path, realtime=True), pocketsphinx_restricted, library, matcher,
+                 WavFileSink(tmp_path / "out.wav", pace=True))
+    assert [t.split("| intent: ")[1].split(" ")[0] for t in turns] == ["causes", "tips"], turns
+
+
+def test_without_a_speaker_in_the_room_every_utterance_is_heard(tmp_path,
+                                                               pocketsphinx_restricted,
+                                                               library, matcher):
+    causes = read_speech_wav(recording("piper-joe--causes.wav"))
+    tips = read_speech_wav(recording("piper-joe--tips.wav"))
+    path = _join(tmp_path, "two.wav", causes, 0.8, tips, 1.0)
+    turns = _run(WavFileSource(path), pocketsphinx_restricted, library, matcher, SilentSink())
+    assert [t.split("| intent: ")[1].split(" ")[0] for t in turns] == ["causes", "tips"]
+
+
+def test_keep_audio_is_off_unless_asked(tmp_path, pocketsphinx_restricted, library, matcher):
+    path = _join(tmp_path, "one.wav", read_speech_wav(recording("piper-joe--help.wav")), 1.0)
+    _run(WavFileSource(path), pocketsphinx_restricted, library, matcher, SilentSink())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.wav"]  # nothing stored
+    kept = tmp_path / "kept"
+    _run(WavFileSource(path), pocketsphinx_restricted, library, matcher, SilentSink(),
+         keep_audio_dir=kept)
+    assert len(list(kept.glob("*.wav"))) == 1
+    assert '"text":' in (kept / "transcripts.jsonl").read_text()
+
+
+def test_the_edge_converts_any_source_rate(tmp_path, pocketsphinx_restricted, library, matcher):
+    from voice.audio import Resampler
+
+    speech = pcm16(read_speech_wav(recording("piper-joe--causes.wav"))).astype(np.float32)
+    r = Resampler(16_000, 48_000)
+    up = np.concatenate([r.process(speech / 32768), r.flush(), np.zeros(48_000)])
+    path = tmp_path / "48k.wav"
+    write_wav(path, AudioChunk(np.round(up * 32767).astype("<i2").tobytes(), 48_000, 2, 1))
+    turns = _run(WavFileSource(path), pocketsphinx_restricted, library, matcher, SilentSink())
+    assert "| intent: causes" in turns[0]

@@ -1,0 +1,89 @@
+"""Speech out with the real pyttsx3 / espeak-ng, into real WAV files."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+from voice.audio import convert_all, read_speech_wav, read_wav_info
+from voice.endpoint import EndpointSettings, SpeechStarted, UtteranceSegmenter
+from voice.errors import SpeechOutputError
+from voice.stt import transcribe
+from voice.tts import Pyttsx3Synthesizer, Speaker, WavFileSink
+
+
+@pytest.fixture(scope="module")
+def synthesizer():
+    synth = Pyttsx3Synthesizer(rate=160)
+    yield synth
+    synth.close()
+
+
+def test_speaks_a_sentence_into_audio(synthesizer):
+    audio = synthesizer.synthesize("Let's take a slow breath together.")
+    assert audio.channels == 1 and audio.width == 2
+    assert 1.0 < audio.duration < 5.0
+
+
+def test_long_multi_sentence_replies_come_out_whole(synthesizer, library, capfd):
+    # The driver alone drops about one long reply in a hundred; every reply must come out.
+    for entry in list(library.intents.values())[:12]:
+        one = synthesizer.synthesize(entry.reply)
+        words = len(entry.reply.split())
+        assert one.duration > words * 0.2, entry.id
+    assert capfd.readouterr().out == ""  # the driver's "Audio saved to" never reaches stdout
+
+
+def test_speaking_rate_changes_the_length(synthesizer):
+    text = "Breathe in slowly, and let it go."
+    synthesizer.rate = 110
+    slow = synthesizer.synthesize(text).duration
+    synthesizer.rate = 220
+    fast = synthesizer.synthesize(text).duration
+    synthesizer.rate = 160
+    assert slow > fast * 1.5
+
+
+def test_voice_can_be_chosen_and_an_unknown_one_is_refused():
+    Pyttsx3Synthesizer(voice="en-us").close()
+    with pytest.raises(SpeechOutputError, match="voice 'klingon-x' not found"):
+        Pyttsx3Synthesizer(voice="klingon-x")
+
+
+def test_replies_go_into_one_wav_file_in_order(tmp_path, synthesizer):
+    sink = WavFileSink(tmp_path / "replies.wav")
+    speaker = Speaker(synthesizer, sink)
+    durations = [speaker.say(t) for t in ("First reply.", "Second reply, a little longer.",
+                                          "Third.")]
+    speaker.sink.close()
+    info = read_wav_info(tmp_path / "replies.wav")
+    assert len(sink.onsets) == 3
+    assert sink.onsets == sorted(sink.onsets)
+    assert info.duration == pytest.approx(sum(durations) + 2 * 1.0, abs=0.05)
+    # Three separate stretches of speech, found by the same endpointer the loop uses.
+    segmenter = UtteranceSegmenter(EndpointSettings(trailing_silence=0.7, max_utterance=60))
+    audio = read_speech_wav(tmp_path / "replies.wav")
+    starts = [e for e in segmenter.feed(audio) if isinstance(e, SpeechStarted)]
+    assert len(starts) == 3
+
+
+def test_round_trip_spoken_reply_is_understood(synthesizer, pocketsphinx_restricted, matcher):
+    # Speak with pyttsx3, transcribe with the default engine, understand: the whole chain.
+    for text, intent in (("We need a time out.", "time_out"),
+                         ("Give me a tip for rebuilding trust.", "tips")):
+        audio = convert_all([synthesizer.synthesize(text)])
+        heard = transcribe(pocketsphinx_restricted, [audio]).text
+        assert matcher.understand(heard).id == intent, heard
+
+
+def test_say_command_writes_a_wav(tmp_path):
+    out = tmp_path / "said.wav"
+    result = run_cli("say", "Hello, I am here to help.", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert read_wav_info(out).duration > 1.0
+
+
+def test_say_lists_voices():
+    result = run_cli("say", "--list-voices")
+    assert result.returncode == 0 and "en-us" in result.stdout

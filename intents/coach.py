@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from intents.catalog import CONTROL, CRISIS, NONE, TIPS
 from intents.library import Library, display_text, spoken_text
 from intents.matcher import Intent, IntentMatcher
+from intents.normalize import normalize
 from intents.safety import CONTROL as CONTROL_LEVEL
 from intents.slots import breathing_pattern
 
 log = logging.getLogger(__name__)
 
 RATE_STEP = 1.15  # one "slower" or "faster" changes the speaking rate by this factor
+MIN_BREAK, MAX_BREAK = 10, 120  # minutes a time-out timer may run
 
 
 # --- what the loop is asked to do ------------------------------------------------------------
@@ -85,6 +87,32 @@ class _DidYouMean:
     retried: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _TimerOffer:
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _RestartOffer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _FeelingCheck:
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class _AnotherRound:
+    pattern: str
+
+
+_Question = _DidYouMean | _TimerOffer | _RestartOffer | _FeelingCheck | _AnotherRound
+
+DEFAULT_BREAK_MINUTES = 20
+RESTART_BREATHING_ROUNDS = 6  # "a minute of breathing" in the gentle pattern
+
+
 @dataclass(slots=True)
 class _Topic:
     entry: str  # the intent id whose content was last said
@@ -95,7 +123,7 @@ class _Topic:
 class ConversationState:
     topic: _Topic | None = None
     last: Reply | None = None
-    pending: _DidYouMean | None = None
+    pending: _Question | None = None
     misses: int = 0
     tip_cursor: int = 0
     crisis_count: int = 0
@@ -140,7 +168,7 @@ class Coach:
         if intent.id == CRISIS:
             return self._crisis(intent)
         pending, self.state.pending = self.state.pending, None
-        if pending is not None and (resolved := self._resolve(pending, intent)) is not None:
+        if pending is not None and (resolved := self._answer(pending, intent)) is not None:
             return resolved
         if intent.id == NONE:
             return self._not_understood(intent)
@@ -182,6 +210,24 @@ class Coach:
         text = self.library.lines.did_you_mean.format(
             first=self.library.title(first), second=self.library.title(second))
         return Reply(text, intent)
+
+    def _answer(self, pending: _Question, answer: Intent) -> Reply | None:
+        """The reply when `answer` answers our question; None to treat it as a new request."""
+        if isinstance(pending, _DidYouMean):
+            return self._resolve(pending, answer)
+        if isinstance(pending, _TimerOffer):
+            return self._timer_answer(pending, answer)
+        if isinstance(pending, _RestartOffer):
+            return self._restart_answer(answer)
+        if isinstance(pending, _FeelingCheck):
+            return self._feeling_answer(pending, answer)
+        if isinstance(pending, _AnotherRound):
+            if answer.id == "yes" or "round" in answer.text or "breath" in answer.text:
+                return Reply(self.library.entry("calm_down").reply, answer,
+                             StartBreathing(pending.pattern))
+            if "break" in answer.text or answer.id == "time_out":
+                return self._time_out(Intent("time_out", answer.confidence, text=answer.text))
+        return None
 
     def _resolve(self, pending: _DidYouMean, answer: Intent) -> Reply | None:
         """Take "yes", "no", or the name of one option as the answer to did-you-mean."""
@@ -232,6 +278,8 @@ class Coach:
         return Reply(last.text, intent)
 
     def _stop(self, intent: Intent) -> Reply:
+        if {"timer", "break", "alarm"} & set(intent.text.split()):
+            return Reply("", intent, CancelTimer())  # the loop says whether one was running
         return Reply(self.library.entry("stop").reply, intent, StopAll())
 
     def _slower(self, intent: Intent) -> Reply:
@@ -296,6 +344,68 @@ class Coach:
         self.state.tip_cursor += 1
         self.state.topic = _Topic(entry.id)
         return Reply(f"{lead} {entry.reply}".strip(), intent)
+
+    # -- the time-out and its timer ------------------------------------------------------------
+
+    def _time_out(self, intent: Intent) -> Reply:
+        self.state.topic = _Topic("time_out")
+        minutes = int(intent.slots.get("minutes", DEFAULT_BREAK_MINUTES))
+        self.state.pending = _TimerOffer(minutes)
+        offer = self.library.timeout.offer.format(minutes=minutes)
+        return Reply(f"{self.library.entry('time_out').reply} {offer}", intent)
+
+    def _timer_answer(self, pending: _TimerOffer, answer: Intent) -> Reply | None:
+        from intents.slots import minutes_in
+
+        lines = self.library.timeout
+        minutes = minutes_in(answer.text)
+        if minutes is None and answer.id == "yes":
+            minutes = pending.minutes
+        if minutes is not None:
+            if not MIN_BREAK <= minutes <= MAX_BREAK:
+                self.state.pending = pending
+                return Reply(lines.out_of_range, answer)
+            return Reply(lines.started.format(minutes=minutes), answer, StartTimer(minutes))
+        if answer.id in ("no", "stop"):
+            return Reply(lines.declined, answer)
+        return None
+
+    def timer_finished(self, minutes: int, while_off: bool = False) -> str:
+        """What to say when a break timer runs out; the next answer picks how to restart."""
+        lines = self.library.timeout
+        said = lines.missed if while_off else lines.done
+        self.state.pending = _RestartOffer()
+        return f"{said.format(minutes=minutes)} {lines.restart_offer}"
+
+    def _restart_answer(self, answer: Intent) -> Reply | None:
+        if answer.id == "calm_down" or "breath" in answer.text:
+            return Reply(self.library.entry("calm_down").reply, answer,
+                         StartBreathing("gentle", RESTART_BREATHING_ROUNDS))
+        if answer.id in ("yes", "i_statements", "tip.communication") or any(
+                w in answer.text.split() for w in ("talk", "talking", "start", "easy", "way")):
+            self.state.topic = _Topic("i_statements")
+            return Reply(self.library.timeout.gentle_start, answer)
+        if answer.id in ("no", "stop"):
+            return Reply(self.library.timeout.declined, answer)
+        return None
+
+    # -- breathing -----------------------------------------------------------------------------
+
+    def breathing_finished(self, pattern: str) -> None:
+        """The exercise asked how they feel; the next answer is taken as the reply to that."""
+        self.state.pending = _FeelingCheck(pattern)
+
+    def _feeling_answer(self, pending: _FeelingCheck, answer: Intent) -> Reply | None:
+        commands = self.library.breathing.commands
+        said = f" {answer.text} "
+        worse = any(f" {normalize(w)} " in said for w in commands.worse)
+        better = not worse and any(f" {normalize(w)} " in said for w in commands.better)
+        if worse or (not better and answer.id == "no"):
+            self.state.pending = _AnotherRound(pending.pattern)
+            return Reply(self.library.breathing.lines.feeling_worse, answer)
+        if better or answer.id == "yes":
+            return Reply(self.library.breathing.lines.feeling_better, answer)
+        return None
 
     def _calm_down(self, intent: Intent) -> Reply:
         entry = self.library.entry("calm_down")

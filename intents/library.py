@@ -15,7 +15,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from intents.catalog import CONTROL, CRISIS, LIBRARY_IDS
+from intents.breathing import (
+    PHASE_KINDS,
+    BreathingCommands,
+    BreathingLines,
+    Pattern,
+    Phase,
+)
+from intents.catalog import BREATHING_PATTERNS, CONTROL, CRISIS, LIBRARY_IDS
 from intents.normalize import normalize
 from voice.errors import LibraryError
 
@@ -89,6 +96,30 @@ class CrisisContent:
     control_hotline: str
 
 
+@dataclass(frozen=True, slots=True)
+class TimeoutLines:
+    """What the conflict time-out says around its timer ([timeout] in breathing.toml)."""
+
+    offer: str
+    started: str
+    declined: str
+    out_of_range: str
+    cancelled: str
+    no_timer: str
+    done: str
+    restart_offer: str
+    gentle_start: str
+    missed: str
+
+
+@dataclass(frozen=True, slots=True)
+class Breathing:
+    lines: BreathingLines
+    cues: Mapping[str, str]
+    commands: BreathingCommands
+    patterns: Mapping[str, Pattern]
+
+
 @dataclass(frozen=True)
 class Library:
     intents: Mapping[str, IntentEntry]
@@ -97,6 +128,8 @@ class Library:
     regions: Mapping[str, Region]
     synonyms: Mapping[str, str] = field(default_factory=dict)  # word or phrase -> canonical word
     out_of_scope: tuple[str, ...] = ()  # speech that is not for us, a competing class
+    breathing: Breathing | None = None
+    timeout: TimeoutLines | None = None
     disclosures: tuple[str, ...] = ()  # crisis examples, for the safety classifier
     everyday: tuple[str, ...] = ()  # ordinary talk that sounds like crisis talk
     files: tuple[Path, ...] = field(default=())
@@ -125,7 +158,65 @@ class Library:
 
 _ENTRY_FIELDS = {"id", "topic", "title", "reply", "follow_up", "examples", "keywords"}
 _TOP_LEVEL = {"intent", "lines", "crisis", "region", "synonyms", "out_of_scope",
-              "crisis_examples"}
+              "crisis_examples", "breathing", "pattern", "timeout"}
+
+
+_SINGLE_TABLES = ("lines", "crisis", "breathing", "timeout")  # each defined in one file only
+
+
+@dataclass
+class _Collected:
+    """Everything read from the files, before it is checked as a whole."""
+
+    entries: dict[str, IntentEntry] = field(default_factory=dict)
+    tables: dict[str, tuple[Path, Any]] = field(default_factory=dict)
+    regions: dict[str, Region] = field(default_factory=dict)
+    synonyms: dict[str, str] = field(default_factory=dict)
+    patterns: dict[str, Pattern] = field(default_factory=dict)
+    out_of_scope: list[str] = field(default_factory=list)
+    disclosures: list[str] = field(default_factory=list)
+    everyday: list[str] = field(default_factory=list)
+
+    def add(self, path: Path, data: dict[str, Any]) -> None:
+        for key in data:
+            if key not in _TOP_LEVEL:
+                raise LibraryError(path, f"unknown section [{key}] (expected one of "
+                                   f"{', '.join(sorted(_TOP_LEVEL))})")
+        for index, raw in enumerate(_list_of_tables(path, data.get("intent", []), "intent")):
+            entry = _entry(path, index, raw)
+            if entry.id in self.entries:
+                raise LibraryError(path, f"duplicate id, also in "
+                                   f"{self.entries[entry.id].source.name}", f'intent "{entry.id}"')
+            self.entries[entry.id] = entry
+        for name in _SINGLE_TABLES:
+            if name in data:
+                if name in self.tables:
+                    raise LibraryError(path, f"[{name}] is also defined in "
+                                       f"{self.tables[name][0].name}")
+                self.tables[name] = (path, data[name])
+        for code, raw in data.get("region", {}).items():
+            self.regions[code] = _region(path, code, raw)
+        if "synonyms" in data:
+            _add_synonyms(path, data["synonyms"], self.synonyms)
+        for index, raw in enumerate(_list_of_tables(path, data.get("pattern", []), "pattern")):
+            pattern = _pattern(path, index, raw)
+            if pattern.name in self.patterns:
+                raise LibraryError(path, "duplicate pattern name", f'pattern "{pattern.name}"')
+            self.patterns[pattern.name] = pattern
+        if "out_of_scope" in data:
+            self.out_of_scope += _phrase_lists(path, data["out_of_scope"], "out_of_scope",
+                                               ("examples",))["examples"]
+        if "crisis_examples" in data:
+            lists = _phrase_lists(path, data["crisis_examples"], "crisis_examples",
+                                  ("disclosures", "everyday"))
+            self.disclosures += lists["disclosures"]
+            self.everyday += lists["everyday"]
+
+    def table(self, directory: Path, name: str, cls: type):
+        if name not in self.tables:
+            raise LibraryError(directory, f"no [{name}] table in any library file")
+        path, raw = self.tables[name]
+        return _typed_table(path, raw, cls, name)
 
 
 def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
@@ -135,68 +226,29 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
     files = tuple(sorted(directory.glob("*.toml")))
     if not files:
         raise LibraryError(directory, "no .toml files in the library directory")
-    entries: dict[str, IntentEntry] = {}
-    lines: tuple[Path, dict] | None = None
-    crisis: tuple[Path, dict] | None = None
-    regions: dict[str, Region] = {}
-    synonyms: dict[str, str] = {}
-    out_of_scope: list[str] = []
-    disclosures: list[str] = []
-    everyday: list[str] = []
+    found = _Collected()
     for path in files:
-        data = _read_toml(path)
-        for key in data:
-            if key not in _TOP_LEVEL:
-                raise LibraryError(path, f"unknown section [{key}] (expected one of "
-                                   f"{', '.join(sorted(_TOP_LEVEL))})")
-        for index, raw in enumerate(_list_of_tables(path, data.get("intent", []), "intent")):
-            entry = _entry(path, index, raw)
-            if entry.id in entries:
-                raise LibraryError(path, f"duplicate id, also in {entries[entry.id].source.name}",
-                                   f'intent "{entry.id}"')
-            entries[entry.id] = entry
-        if "lines" in data:
-            if lines is not None:
-                raise LibraryError(path, f"[lines] is also defined in {lines[0].name}")
-            lines = (path, data["lines"])
-        if "crisis" in data:
-            if crisis is not None:
-                raise LibraryError(path, f"[crisis] is also defined in {crisis[0].name}")
-            crisis = (path, data["crisis"])
-        for code, raw in data.get("region", {}).items():
-            regions[code] = _region(path, code, raw)
-        if "synonyms" in data:
-            _add_synonyms(path, data["synonyms"], synonyms)
-        if "out_of_scope" in data:
-            out_of_scope += _phrase_lists(path, data["out_of_scope"], "out_of_scope",
-                                          ("examples",))["examples"]
-        if "crisis_examples" in data:
-            lists = _phrase_lists(path, data["crisis_examples"], "crisis_examples",
-                                  ("disclosures", "everyday"))
-            disclosures += lists["disclosures"]
-            everyday += lists["everyday"]
-    if lines is None:
-        raise LibraryError(directory, "no [lines] table in any library file")
-    if crisis is None:
-        raise LibraryError(directory, "no [crisis] table in any library file")
-    if not regions:
+        found.add(path, _read_toml(path))
+    if not found.regions:
         raise LibraryError(directory, "no [region.XX] tables in any library file")
-    missing = [i for i in LIBRARY_IDS if i not in entries]
+    missing = [i for i in LIBRARY_IDS if i not in found.entries]
     if missing:
         raise LibraryError(directory, f"missing intents from the catalog: {', '.join(missing)}")
-    _check_examples_unique(entries, out_of_scope)
+    _check_examples_unique(found.entries, found.out_of_scope)
     library = Library(
-        intents=MappingProxyType(entries),
-        lines=_typed_table(lines[0], lines[1], Lines, "lines"),
-        crisis=_typed_table(crisis[0], crisis[1], CrisisContent, "crisis"),
-        regions=MappingProxyType(regions),
-        synonyms=MappingProxyType(synonyms),
-        out_of_scope=tuple(out_of_scope),
-        disclosures=tuple(disclosures),
-        everyday=tuple(everyday),
+        intents=MappingProxyType(found.entries),
+        lines=found.table(directory, "lines", Lines),
+        crisis=found.table(directory, "crisis", CrisisContent),
+        regions=MappingProxyType(found.regions),
+        synonyms=MappingProxyType(found.synonyms),
+        breathing=_breathing(directory, found.tables.get("breathing"), found.patterns),
+        timeout=found.table(directory, "timeout", TimeoutLines),
+        out_of_scope=tuple(found.out_of_scope),
+        disclosures=tuple(found.disclosures),
+        everyday=tuple(found.everyday),
         files=files,
     )
-    _check_placeholders(library, lines[0], crisis[0])
+    _check_placeholders(library, found.tables["lines"][0], found.tables["crisis"][0])
     return library
 
 
@@ -310,6 +362,60 @@ def _typed_table(path: Path, raw: Any, cls: type, name: str):
     return cls(**values)
 
 
+def _pattern(path: Path, index: int, raw: dict) -> Pattern:
+    name = raw.get("name")
+    where = f'pattern "{name}"' if isinstance(name, str) else f"pattern #{index + 1}"
+    allowed = {"name", "title", "rounds", "max_rounds", "caution", "phases"}
+    for key in raw:
+        if key not in allowed:
+            raise LibraryError(path, f"unknown field (expected {', '.join(sorted(allowed))})",
+                               f'{where}, field "{key}"')
+    for key in ("name", "title"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise LibraryError(path, "must be a non-empty string", f'{where}, field "{key}"')
+    for key in ("rounds", "max_rounds"):
+        value = raw.get(key, 1 if key == "rounds" else None)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise LibraryError(path, "must be a whole number of at least 1",
+                               f'{where}, field "{key}"')
+    phases = raw.get("phases")
+    if not isinstance(phases, list) or not phases:
+        raise LibraryError(path, "must be a non-empty list of {kind, seconds}",
+                           f'{where}, field "phases"')
+    parsed = []
+    for number, phase in enumerate(phases, start=1):
+        if (not isinstance(phase, dict) or set(phase) != {"kind", "seconds"}
+                or phase["kind"] not in PHASE_KINDS
+                or not isinstance(phase["seconds"], int | float) or phase["seconds"] <= 0):
+            raise LibraryError(path, f"phase {number} must be {{kind = one of "
+                               f"{', '.join(PHASE_KINDS)}, seconds > 0}}",
+                               f'{where}, field "phases"')
+        parsed.append(Phase(phase["kind"], float(phase["seconds"])))
+    return Pattern(raw["name"], raw["title"], tuple(parsed), raw.get("rounds", 1),
+                   raw.get("max_rounds"), raw.get("caution", ""))
+
+
+def _breathing(directory: Path, table: tuple[Path, Any] | None,
+               patterns: dict[str, Pattern]) -> Breathing:
+    if table is None:
+        raise LibraryError(directory, "no [breathing] table in any library file")
+    path, raw = table
+    if not isinstance(raw, dict):
+        raise LibraryError(path, "must be a table", "[breathing]")
+    lines = _typed_table(path, {k: v for k, v in raw.items() if k not in ("cues", "commands")},
+                         BreathingLines, "breathing")
+    cues = raw.get("cues")
+    if not isinstance(cues, dict) or set(cues) != set(PHASE_KINDS) or not all(
+            isinstance(v, str) and v.strip() for v in cues.values()):
+        raise LibraryError(path, f"needs one line for each of {', '.join(PHASE_KINDS)}",
+                           "[breathing.cues]")
+    commands = _typed_table(path, raw.get("commands"), BreathingCommands, "breathing.commands")
+    missing = [p for p in BREATHING_PATTERNS if p not in patterns]
+    if missing:
+        raise LibraryError(directory, f"missing breathing patterns: {', '.join(missing)}")
+    return Breathing(lines, MappingProxyType(dict(cues)), commands, MappingProxyType(patterns))
+
+
 def _phrase_lists(path: Path, raw: Any, table: str,
                   names: tuple[str, ...]) -> dict[str, list[str]]:
     """A table of phrase lists, e.g. [out_of_scope] examples = [...]."""
@@ -372,6 +478,8 @@ _PLACEHOLDERS = {
     "did_you_mean_retry": {"first", "second"},
     "end_of_topic": {"title"},
 }
+_TIMEOUT_PLACEHOLDERS = {"offer": {"minutes"}, "started": {"minutes"}, "done": {"minutes"},
+                         "missed": {"minutes"}}
 
 
 def _check_placeholders(library: Library, lines_path: Path, crisis_path: Path) -> None:
@@ -381,6 +489,14 @@ def _check_placeholders(library: Library, lines_path: Path, crisis_path: Path) -
             raise LibraryError(lines_path, f"must use exactly the placeholders "
                                f"{', '.join('{' + w + '}' for w in sorted(wanted))}",
                                f'[lines], field "{key}"')
+    for key, wanted in _TIMEOUT_PLACEHOLDERS.items():
+        found = set(re.findall(r"{(\w+)}", getattr(library.timeout, key)))
+        if found != wanted:
+            raise LibraryError(library.files[0].parent, "must use the placeholder {minutes}",
+                               f'[timeout], field "{key}"')
+    if set(re.findall(r"{(\w+)}", library.breathing.lines.switched)) != {"title"}:
+        raise LibraryError(library.files[0].parent, "must use the placeholder {title}",
+                           '[breathing], field "switched"')
     for key, wanted in (("reply", {"emergency", "hotlines"}),
                         ("reply_again", {"emergency", "hotlines"}),
                         ("control_hotline", {"abuse_line"})):

@@ -72,6 +72,8 @@ class IntentMatcher:
             return Intent("cause.control", round(max(best, self.threshold), 3), safety=safety,
                           text=normalized)
         runners = tuple((i, round(s, 3)) for i, s in ranked[1:] if i != NONE)[:2]
+        if self.phrases.verbatim(normalized) == best_id:
+            runners = ()  # said exactly as written in the library: nothing to ask about
         if best_id == NONE or best < self.threshold:
             # Closer to what people say to other assistants than to anything we know, or too
             # unsure: report the nearest intent as the alternative.

@@ -132,6 +132,11 @@ class PhraseClassifier:
             text = text.replace(phrase, canonical)
         return [self._word_synonyms.get(s, s) for s in map(stem, text.split())]
 
+    def verbatim(self, normalized: str) -> str | None:
+        """The group whose example this is, word for word, if any."""
+        row = self._verbatim.get(normalized)
+        return None if row is None else self.ids[row]
+
     def rank(self, normalized: str) -> list[tuple[str, float]]:
         """Every group, best first, with its evidence in 0-1."""
         words = self.stems(normalized)

@@ -58,6 +58,12 @@ def _voice_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-device", help="speaker index or name")
 
 
+def _breathing_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("breathing")
+    g.add_argument("--tone", action="store_true", help="soft tones instead of spoken cues")
+    g.add_argument("--count", action="store_true", help="count the seconds aloud")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="trust-coach", description="An offline voice companion for couples "
                      "working through trust issues.")
@@ -78,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="longest utterance in seconds (default 12)")
     listen.add_argument("--keep-audio", type=Path, metavar="DIR",
                         help="store each utterance's audio and transcript in DIR (off by default)")
-    for add in (_engine_options, _content_options, _voice_options):
+    for add in (_engine_options, _content_options, _voice_options, _breathing_options):
         add(listen)
 
     understand = sub.add_parser("understand", help="transcribe and interpret WAV files or text")
@@ -95,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     _voice_options(say)
 
     sub.add_parser("devices", help="list audio devices")
+
+    breathe = sub.add_parser("breathe", help="a guided breathing exercise, straight away")
+    breathe.add_argument("--pattern", default="gentle",
+                         help="gentle, sigh, box, 4-7-8 or resonance (default gentle)")
+    breathe.add_argument("--rounds", type=int, help="how many rounds (default: the pattern's)")
+    _breathing_options(breathe)
+    _voice_options(breathe)
+    _content_options(breathe)
+
+    timers = sub.add_parser("timers", help="show or cancel the time-out timer")
+    timers.add_argument("--cancel", action="store_true")
 
     chat = sub.add_parser("chat", help="a typed conversation (one line per turn on stdin)")
     _content_options(chat)
@@ -129,7 +146,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
               "realtime": "realtime", "output": "output_path", "text_only": "text_only",
               "voice": "voice", "rate": "speech_rate", "region": "region",
               "library": "library_dir", "threshold": "threshold", "mic_rate": "mic_rate",
-              "keep_audio": "keep_audio_dir"}
+              "keep_audio": "keep_audio_dir", "tone": "tone", "count": "count_aloud"}
     for arg, name in simple.items():
         value = getattr(args, arg, None)
         if value is not None:
@@ -208,8 +225,9 @@ def cmd_listen(settings: Settings) -> int:
     engine = _engine(settings, coach.library, adapt=True)
     speaker = _speaker(settings)
     print(f"listening: {source.describe()}", file=sys.stderr)
-    conversation = Conversation(coach, speaker, out=_print_line,
-                                report=lambda line: print(line, file=sys.stderr, flush=True))
+    conversation = Conversation(coach, speaker, out=_print_line, report=_print_error,
+                                timers=_timers(settings), tone=settings.tone,
+                                count_aloud=settings.count_aloud)
     loop = VoiceLoop(source, engine, conversation, endpoint=settings.endpoint,
                      deaf_tail=settings.deaf_tail, keep_audio_dir=settings.keep_audio_dir)
     try:
@@ -223,6 +241,16 @@ def cmd_listen(settings: Settings) -> int:
 
 def _print_line(line: str) -> None:
     print(line, flush=True)
+
+
+def _print_error(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _timers(settings: Settings):
+    from voice.timers import TimerBook
+
+    return TimerBook(settings.state_dir, report=_print_error)
 
 
 def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[str],
@@ -312,20 +340,68 @@ def cmd_devices() -> int:
 
 
 def cmd_chat(settings: Settings, speak: bool) -> int:
+    from voice.clock import VirtualClock
     from voice.loop import Conversation
 
     coach = _coach(settings)
     speaker = _speaker(settings, speak=speak)
-    conversation = Conversation(coach, speaker, out=_print_line)
+    conversation = Conversation(coach, speaker, out=_print_line, report=_print_error,
+                                timers=_timers(settings))
     conversation.open()
     try:
         for line in sys.stdin:
+            conversation.check_timers()
             if line.strip():
                 conversation.hear(line.strip())
+            if conversation.pending is not None:
+                # Typed, an exercise is shown as its cues, without waiting for them.
+                conversation.run_pending(VirtualClock())
             if conversation.finished:
                 break
     finally:
         speaker.close()
+    return EXIT_OK
+
+
+def cmd_breathe(settings: Settings, pattern: str, rounds: int | None) -> int:
+    """Straight into an exercise. With --output the whole session is rendered into the WAV file,
+    timed by the file itself, so every cue starts exactly where the schedule puts it."""
+    from voice.breathing_session import BreathingSession
+    from voice.clock import MonotonicClock, SinkClock
+
+    library = _library(settings)
+    if pattern not in library.breathing.patterns:
+        raise UsageError(f"unknown pattern {pattern!r}; choose one of "
+                         f"{', '.join(library.breathing.patterns)}")
+    if rounds is not None and rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    speaker = _speaker(settings)
+    clock = SinkClock(speaker.sink) if settings.output_path else MonotonicClock()
+    session = BreathingSession(library, speaker, clock, tone=settings.tone,
+                               count_aloud=settings.count_aloud, on_line=_print_line)
+    try:
+        speaker.say(library.entry("calm_down").reply)
+        result = session.run(pattern, rounds)
+    finally:
+        speaker.close()
+    if result.onsets:
+        worst = max(abs(actual - due) for due, actual in result.onsets)
+        print(f"{len(result.onsets)} cues, worst onset error {1000 * worst:.1f} ms",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_timers(settings: Settings, cancel: bool) -> int:
+    book = _timers(settings)
+    if cancel:
+        timer = book.cancel()
+        print("cancelled" if timer else "no timer running")
+        return EXIT_OK
+    left = book.seconds_left()
+    if left is None:
+        print("no timer running")
+    else:
+        print(f"{book.active.minutes} minute break: {left / 60:.1f} minutes left")
     return EXIT_OK
 
 
@@ -403,6 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_devices()
         if command == "chat":
             return cmd_chat(settings, args.speak)
+        if command == "breathe":
+            return cmd_breathe(settings, args.pattern, args.rounds)
+        if command == "timers":
+            return cmd_timers(settings, args.cancel)
         if command == "library":
             return cmd_library_check(settings)
         if command == "eval":

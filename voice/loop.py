@@ -14,16 +14,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from intents.coach import (
+    Action,
+    CancelTimer,
+    ChangeRate,
     Coach,
     EndConversation,
     Reply,
+    StartBreathing,
+    StartTimer,
 )
 from voice.audio import AudioChunk, AudioChunkConverter, WavWriter, iter_wav_chunks, read_wav_info
+from voice.breathing_session import BreathingSession, Listener, Silence
+from voice.clock import Clock, MonotonicClock, VirtualClock
 from voice.endpoint import (
     EndpointSettings,
     SpeechAudio,
@@ -33,6 +40,7 @@ from voice.endpoint import (
 )
 from voice.errors import SpeechOutputError, TrustCoachError
 from voice.stt import SpeechEngine, SpeechSession, Transcript
+from voice.timers import TimerBook
 from voice.tts import Speaker
 
 log = logging.getLogger(__name__)
@@ -101,19 +109,29 @@ class Turn:
 
 
 class Conversation:
-    """Turns text into replies and speaks them; shared by the voice loop and typed chat."""
+    """Turns text into replies, speaks them, and carries out what they ask for (timers,
+    breathing, ending). Shared by the voice loop and typed chat; the loop lends it a way to
+    listen during exercises."""
 
-    def __init__(self, coach: Coach, speaker: Speaker, out: Callable[[str], None] = print,
-                 report: Callable[[str], None] | None = None) -> None:
+    def __init__(self, coach: Coach, speaker: Speaker, out: Callable[[str], None] = print, *,
+                 report: Callable[[str], None] | None = None, timers: TimerBook | None = None,
+                 tone: bool = False, count_aloud: bool = False) -> None:
         self.coach = coach
         self.speaker = speaker
         self.out = out
         self.report = report or out
+        self.timers = timers
         self.finished = False
         self.turns: list[Turn] = []
+        self.pending: Action | None = None  # an exercise to run once the current turn is done
+        self.breathing = BreathingSession(coach.library, speaker, VirtualClock(),
+                                          matcher=coach.matcher, tone=tone,
+                                          count_aloud=count_aloud, on_line=self.out)
 
     def open(self) -> None:
         self.say(self.coach.greet(), label="coach")
+        if self.timers is not None and (missed := self.timers.take_due()) is not None:
+            self.say(self.coach.timer_finished(missed.minutes, while_off=True), label="coach")
 
     def say(self, text: str, label: str | None = None) -> None:
         if label:
@@ -125,6 +143,12 @@ class Conversation:
 
     def hear(self, text: str, transcript: Transcript | None = None) -> Turn:
         reply = self.coach.respond(text)
+        if isinstance(reply.action, CancelTimer):
+            # Only we know whether a timer was running, so we word the answer.
+            lines = self.coach.library.timeout
+            cancelled = self.timers.cancel() if self.timers is not None else None
+            reply = replace(reply, text=lines.cancelled if cancelled else lines.no_timer,
+                            action=None)
         turn = Turn(text, reply, transcript)
         self.turns.append(turn)
         self.out(turn.line())
@@ -136,8 +160,32 @@ class Conversation:
         action = reply.action
         if isinstance(action, EndConversation):
             self.finished = True
-        elif action is not None and hasattr(action, "factor"):
+        elif isinstance(action, ChangeRate):
             self.speaker.change_rate(action.factor)
+        elif isinstance(action, StartTimer):
+            if self.timers is not None:
+                self.timers.start(action.minutes)
+        elif isinstance(action, StartBreathing):
+            self.pending = action
+
+    def check_timers(self) -> None:
+        if self.timers is not None and (done := self.timers.take_due()) is not None:
+            self.say(self.coach.timer_finished(done.minutes), label="coach")
+
+    def run_pending(self, clock: Clock, listener: Listener | None = None) -> None:
+        """Run the exercise the last reply started, listening with `listener`."""
+        action, self.pending = self.pending, None
+        if not isinstance(action, StartBreathing):
+            return
+        self.breathing.clock = clock
+        self.breathing.listener = listener or Silence(clock)
+        result = self.breathing.run(action.pattern, action.rounds)
+        if result.crisis is not None:
+            reply = self.coach.reply_to(result.crisis)
+            self.out(Turn(result.crisis.text, reply).line())
+            self.say(reply.spoken)
+        elif result.completed:
+            self.coach.breathing_finished(result.pattern)
 
 
 _END = object()
@@ -168,28 +216,31 @@ class VoiceLoop:
         self.keep_audio_dir = keep_audio_dir
         self._queue: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
+        self._converter = AudioChunkConverter()
         self._deaf_until = -1.0
         self._session: SpeechSession | None = None
         self._utterance: list[bytes] = []
+        self._ended = False
+        self.stream_time = 0.0  # stream seconds processed so far
 
     def run(self) -> None:
         self.conversation.open()
         thread = threading.Thread(target=self._produce, name="audio-source", daemon=True)
         thread.start()
-        converter = AudioChunkConverter()
         try:
             while not self.conversation.finished:
-                item = self._queue.get()
-                if item is _END:
-                    if (tail := converter.flush()) is not None:
-                        self._feed(tail)
-                    for event in self.segmenter.end_of_stream():
-                        self._on_event(event)
-                    break
-                if isinstance(item, Exception):
-                    self.conversation.report(f"error: {item}")
+                chunk = self._next_chunk(timeout=TIMER_POLL)
+                self.conversation.check_timers()
+                if chunk is None and not self._ended:
                     continue
-                self._feed(converter.convert(item))
+                for transcript in self._process(chunk):
+                    self._answer(transcript)
+                    if self.conversation.pending is not None:
+                        self._run_exercise()
+                    if self.conversation.finished:
+                        break
+                if self._ended:
+                    break
         finally:
             self._stop.set()
             thread.join(timeout=2.0)
@@ -200,16 +251,46 @@ class VoiceLoop:
         finally:
             self._queue.put(_END)
 
-    def _feed(self, chunk: AudioChunk) -> None:
-        if chunk.end <= self._deaf_until:
-            self.segmenter.skip()
-            return  # captured while we were talking
-        for event in self.segmenter.feed(chunk):
-            self._on_event(event)
-            if self.conversation.finished:
-                return
+    # -- audio in ------------------------------------------------------------------------------
 
-    def _on_event(self, event) -> None:
+    def _next_chunk(self, timeout: float | None) -> AudioChunk | None:
+        """The next converted chunk; None on timeout or at the end of the stream (which also
+        flushes the last utterance through `_pending_tail`)."""
+        if self._ended:
+            return None
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _END:
+            self._ended = True
+            tail = self._converter.flush()
+            return tail
+        if isinstance(item, Exception):
+            self.conversation.report(f"error: {item}")
+            return None
+        return self._converter.convert(item)
+
+    def _process(self, chunk: AudioChunk | None) -> list[Transcript]:
+        """Feed one chunk (or, at the end, nothing) through endpointing and recognition; the
+        transcripts of the utterances it completes."""
+        done: list[Transcript] = []
+        if chunk is not None:
+            self.stream_time = chunk.end
+            if chunk.end <= self._deaf_until:
+                self.segmenter.skip()
+                return done  # captured while we were talking
+            events = list(self.segmenter.feed(chunk))
+        else:
+            events = []
+        if self._ended:
+            events += list(self.segmenter.end_of_stream())
+        for event in events:
+            if (transcript := self._on_event(event)) is not None:
+                done.append(transcript)
+        return done
+
+    def _on_event(self, event) -> Transcript | None:
         if isinstance(event, SpeechStarted):
             self._session = self.engine.start()
             self._utterance = []
@@ -222,12 +303,29 @@ class VoiceLoop:
             log.debug("utterance ended at %.2f s (%s): %r", event.end, event.reason,
                       transcript.text)
             self._keep(transcript)
-            if transcript.is_empty:
-                return  # a cough or a door: nothing to answer
-            self.conversation.hear(transcript.text, transcript)
-            if self.source.live and self.conversation.speaker.audible:
-                self._deaf_until = self.source.position() + self.deaf_tail
-                log.debug("spoke; ignoring input until %.2f s", self._deaf_until)
+            if not transcript.is_empty:  # a cough or a door: nothing to answer
+                return transcript
+        return None
+
+    def _answer(self, transcript: Transcript) -> None:
+        self.conversation.hear(transcript.text, transcript)
+        self.spoke()
+
+    def spoke(self) -> None:
+        """What we just said came out of a speaker in the room: don't listen to it."""
+        if self.source.live and self.conversation.speaker.audible:
+            self._deaf_until = self.source.position() + self.deaf_tail
+            log.debug("spoke; ignoring input until %.2f s", self._deaf_until)
+
+    # -- exercises -----------------------------------------------------------------------------
+
+    def _run_exercise(self) -> None:
+        self.segmenter.skip()
+        if self.source.live:
+            clock: Clock = MonotonicClock()
+        else:
+            clock = _StreamClock(self)  # a recording is its own clock
+        self.conversation.run_pending(clock, _LoopListener(self, clock))
 
     def _accept(self, chunk: AudioChunk) -> None:
         self._session.accept(chunk)
@@ -248,3 +346,51 @@ class VoiceLoop:
         with (self.keep_audio_dir / "transcripts.jsonl").open("a", encoding="utf-8") as log_file:
             log_file.write(json.dumps({"audio": wav.name, "text": transcript.text,
                                        "confidence": transcript.confidence}) + "\n")
+
+
+TIMER_POLL = 0.5  # seconds between looks at the break timer while nobody speaks
+
+
+class _LoopListener:
+    """Listening during an exercise, with the loop's own endpointing and recogniser."""
+
+    def __init__(self, loop: VoiceLoop, clock: Clock) -> None:
+        self.loop = loop
+        self.clock = clock
+        self._heard: list[Transcript] = []
+
+    def listen(self, until: float) -> str | None:
+        while True:
+            if self._heard:
+                return self._heard.pop(0).text
+            now = self.clock.now()
+            if now >= until or self.loop._ended:
+                self.clock.sleep_until(until)
+                return None
+            if isinstance(self.clock, _StreamClock):
+                chunk = self.loop._next_chunk(timeout=None)
+            else:
+                chunk = self.loop._next_chunk(timeout=until - now)
+            if chunk is None and not self.loop._ended:
+                continue
+            self._heard += self.loop._process(chunk)
+
+    def spoke(self) -> None:
+        self.loop.spoke()
+
+
+class _StreamClock:
+    """For a recording read as fast as possible: session time is the recording's own time, and
+    once it has ended, time simply jumps ahead."""
+
+    def __init__(self, loop: VoiceLoop) -> None:
+        self.loop = loop
+        self._after_end = 0.0
+
+    def now(self) -> float:
+        return max(self.loop.stream_time, self._after_end)
+
+    def sleep_until(self, moment: float) -> None:
+        if self.loop._ended:
+            self._after_end = max(self._after_end, moment)
+        # Otherwise the listener advances time by reading the recording up to the moment.

@@ -69,9 +69,10 @@ class Pyttsx3Synthesizer:
         _silence_driver_prints()
         self._dir = Path(tempfile.mkdtemp(prefix="trust-coach-tts-"))
         self._count = 0
+        # Voice and rate live in the one espeak instance every synthesizer shares, so each
+        # synthesizer re-applies its own before every sentence.
+        self._voice = self._find_voice(voice) if voice else _default_voice(self._engine)
         self.rate = rate
-        if voice:
-            self._set_now("voice", self._find_voice(voice))
 
     def _set_now(self, name: str, value: object) -> None:
         """Set a voice property on the driver at once. pyttsx3 queues setProperty behind a
@@ -122,7 +123,8 @@ class Pyttsx3Synthesizer:
         self._count += 1
         target = self._dir / f"sentence-{self._count}.wav"
         try:
-            self._set_now("rate", self._rate)  # a voice change resets espeak's rate
+            self._set_now("voice", self._voice)
+            self._set_now("rate", self._rate)  # after the voice: a voice change resets it
             self._engine.save_to_file(sentence, str(target))
             self._engine.runAndWait()
             # The driver may finish writing the file from its own thread a moment later.
@@ -144,6 +146,12 @@ class Pyttsx3Synthesizer:
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _default_voice(engine) -> str:
+    driver = getattr(getattr(engine, "proxy", None), "_driver", None)
+    default = getattr(type(driver), "_defaultVoice", "") if driver is not None else ""
+    return default or engine.getProperty("voice")
 
 
 class AudioSink(Protocol):
@@ -183,26 +191,21 @@ class WavFileSink:
 
     def play(self, chunk: AudioChunk) -> None:
         writer = self._open()
-        if self.onsets and self._gap_needed:
-            writer.write(silence(GAP_BETWEEN_REPLIES, _fmt(self.rate)))
         if chunk.rate != self.rate or chunk.channels != 1 or chunk.width != 2:
             chunk = convert_all([chunk], _fmt(self.rate))
         self.onsets.append(writer.seconds_written)
         started = time.monotonic()
         writer.write(chunk)
-        self._gap_needed = True
         if self.pace:
             time.sleep(max(0.0, chunk.duration - (time.monotonic() - started)))
 
     def pause(self, seconds: float) -> None:
         if seconds > 0:
             self._open().write(silence(seconds, _fmt(self.rate)))
-        self._gap_needed = False
 
     def _open(self) -> WavWriter:
         if self._writer is None:
             self._writer = WavWriter(self.path, self.rate)
-            self._gap_needed = False
         return self._writer
 
     def close(self) -> None:
@@ -247,6 +250,9 @@ class Speaker:
             return 0.0
         try:
             audio = self.synthesizer.synthesize(text)
+            if getattr(self.sink, "position", 0.0) > 0 and not self.sink.audible:
+                # Replies in a file follow each other; leave the pause a listener would hear.
+                self.sink.pause(GAP_BETWEEN_REPLIES)
             self.sink.play(audio)
         except SpeechOutputError:
             raise

@@ -1,0 +1,49 @@
+"""Cue timing of a real-time breathing session with real speech output.
+
+Runs a session on the monotonic clock, speaking through pyttsx3 into a WAV file that is written
+at the pace of a speaker (so each cue takes as long as it would in the room), and reports how
+far each cue's start was from its due time: mean, worst, and drift from the first cue to the
+last. Target: worst under 50 ms, no drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+
+def run(minutes: float = 5.0, pattern: str = "resonance") -> dict[str, float]:
+    from intents.library import load_library
+    from voice.breathing_session import BreathingSession
+    from voice.clock import MonotonicClock
+    from voice.tts import Pyttsx3Synthesizer, Speaker, WavFileSink
+
+    library = load_library()
+    chosen = library.breathing.patterns[pattern]
+    rounds = max(1, round(minutes * 60 / chosen.round_seconds))
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = WavFileSink(Path(tmp) / "session.wav", pace=True)
+        session = BreathingSession(library, Speaker(Pyttsx3Synthesizer(), sink),
+                                   MonotonicClock())
+        session.cautioned = True
+        result = session.run(pattern, rounds)
+        sink.close()
+    errors = [1000 * (actual - due) for due, actual in result.onsets]
+    return {
+        "cues": len(errors),
+        "session_minutes": rounds * chosen.round_seconds / 60,
+        "onset_error_mean_ms": statistics.fmean(errors),
+        "onset_error_worst_ms": max(errors, key=abs),
+        "drift_first_to_last_ms": errors[-1] - errors[0],
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--pattern", default="resonance")
+    args = parser.parse_args()
+    for key, value in run(args.minutes, args.pattern).items():
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")

@@ -1,0 +1,42 @@
+"""How long understanding one utterance takes: the safety check and the matcher, on text."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(repeats: int = 5) -> dict[str, float]:
+    from intents.evaluate import load_eval_set
+    from intents.library import load_library
+    from intents.matcher import IntentMatcher
+
+    started = time.perf_counter()
+    library = load_library()
+    matcher = IntentMatcher(library)
+    ready = time.perf_counter() - started
+    lines = [row.text for row in load_eval_set(ROOT / "tests" / "data" / "eval.tsv")]
+    for text in lines:  # warm the caches once, as a running program would be
+        matcher.understand(text)
+    timings = []
+    for _ in range(repeats):
+        for text in lines:
+            t = time.perf_counter()
+            matcher.understand(text)
+            timings.append(time.perf_counter() - t)
+    timings.sort()
+    return {
+        "library_and_matcher_ready_s": ready,
+        "match_mean_ms": 1000 * statistics.fmean(timings),
+        "match_p95_ms": 1000 * timings[int(0.95 * len(timings))],
+        "match_max_ms": 1000 * timings[-1],
+        "utterances": len(lines) * repeats,
+    }
+
+
+if __name__ == "__main__":
+    for key, value in run().items():
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")

@@ -1,0 +1,120 @@
+"""The conflict time-out: the explanation, the offer, the timer on disk, the gentle restart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from intents.coach import Coach, StartBreathing, StartTimer
+from voice.loop import Conversation
+from voice.timers import TimerBook
+from voice.tts import SilentSink, Speaker
+
+
+class Now:
+    def __init__(self, t: float = 1_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_time_out_explains_then_offers_a_timer(library, matcher):
+    coach = Coach(library, matcher)
+    reply = coach.respond("we're shouting at each other we need a break")
+    assert reply.intent.id == "time_out"
+    assert reply.text.startswith(library.entry("time_out").reply)
+    assert reply.text.endswith("Shall I call you back in 20 minutes?")
+    yes = coach.respond("yes please")
+    assert yes.action == StartTimer(20)
+
+
+@pytest.mark.parametrize(("answer", "minutes"), [("make it half an hour", 30),
+                                                 ("forty five minutes", 45),
+                                                 ("ten minutes", 10)])
+def test_any_length_from_ten_to_a_hundred_and_twenty_minutes(library, matcher, answer, minutes):
+    coach = Coach(library, matcher)
+    coach.respond("we need a time out")
+    assert coach.respond(answer).action == StartTimer(minutes)
+
+
+def test_out_of_range_is_asked_again(library, matcher):
+    coach = Coach(library, matcher)
+    coach.respond("we need a time out")
+    assert coach.respond("five minutes").text == library.timeout.out_of_range
+    assert coach.respond("twenty five minutes").action == StartTimer(25)
+
+
+def test_the_timer_survives_a_restart_and_rings(tmp_path, library, matcher):
+    now = Now()
+    book = TimerBook(tmp_path, now=now)
+    book.start(20)
+    again = TimerBook(tmp_path, now=now)  # the program restarted
+    assert again.active.minutes == 20
+    now.t += 19 * 60
+    assert again.take_due() is None and again.seconds_left() == pytest.approx(60)
+    now.t += 61
+    lines: list[str] = []
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lines.append, timers=again)
+    conversation.check_timers()
+    assert lines[-1] == (f'coach: "Your 20 minute break is up. '
+                         f'{library.timeout.restart_offer}"')
+    assert TimerBook(tmp_path, now=now).active is None  # rung once, then gone
+    # The next answer picks the restart: a minute of breathing, or a gentle way to talk.
+    reply = conversation.coach.respond("a minute of breathing first")
+    assert reply.action == StartBreathing("gentle", 6)
+
+
+def test_a_gentle_restart_offers_words_to_start_with(library, matcher):
+    coach = Coach(library, matcher)
+    coach.timer_finished(20)
+    assert coach.respond("an easy way to start talking").text == library.timeout.gentle_start
+
+
+def test_cancel_by_voice(tmp_path, library, matcher):
+    lines: list[str] = []
+    book = TimerBook(tmp_path, now=Now())
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lines.append, timers=book)
+    conversation.hear("we need a time out")
+    conversation.hear("yes")
+    assert book.active is not None
+    conversation.hear("cancel the timer")
+    assert book.active is None and library.timeout.cancelled in lines[-1]
+    conversation.hear("cancel the timer")
+    assert library.timeout.no_timer in lines[-1]
+
+
+def test_a_broken_timer_file_is_set_aside_with_one_line(tmp_path):
+    (tmp_path / "timers.json").write_text("{ not json")
+    said: list[str] = []
+    book = TimerBook(tmp_path, now=Now(), report=said.append)
+    assert book.active is None
+    assert len(said) == 1 and "timers.json" in said[0] and "kept as" in said[0]
+    kept = list(tmp_path.glob("timers.json.broken-*"))
+    assert kept and kept[0].read_text() == "{ not json"  # nothing is lost
+
+
+def test_timers_outside_the_range_are_refused(tmp_path):
+    book = TimerBook(tmp_path, now=Now())
+    with pytest.raises(ValueError):
+        book.start(5)
+    with pytest.raises(ValueError):
+        book.start(121)
+
+
+def test_command_line_timers_across_runs(tmp_path):
+    env = {"TRUST_COACH_STATE": str(tmp_path)}
+    run_cli("chat", stdin="we need a time out\nyes\n", env=env)
+    shown = run_cli("timers", env=env)
+    assert shown.stdout.startswith("20 minute break: ")
+    # Pretend the program was off while the break ran out.
+    data = json.loads((tmp_path / "timers.json").read_text())
+    data["timer"]["due"] -= 21 * 60
+    (tmp_path / "timers.json").write_text(json.dumps(data))
+    started = run_cli("chat", stdin="", env=env)
+    assert "While I was switched off, your 20 minute break timer ended." in started.stdout
+    assert run_cli("timers", env=env).stdout.strip() == "no timer running"

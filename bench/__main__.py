@@ -1,0 +1,155 @@
+"""make bench: every benchmark in one run on this machine, written to bench/results/.
+
+    python -m bench                 everything (the speech set is generated once, ~3 minutes)
+    python -m bench --quick         one voice, fewer conditions, a 1-minute breathing session
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+from bench import breathing as breathing_bench
+from bench import matching as matching_bench
+from bench import speech, speech_set
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PLOT_CONDITIONS = ("clean", "pink-20dB", "pink-10dB", "pink-5dB")
+BABBLE_CONDITIONS = ("clean", "babble-20dB", "babble-10dB", "babble-5dB")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{platform.node()}: {cpu}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    from intents.library import load_library
+    from intents.matcher import IntentMatcher
+    from voice.models import default_models_root
+
+    started = datetime.datetime.now(datetime.UTC)
+    print(f"machine: {machine()}")
+    voices = ("piper-joe",) if args.quick else speech_set.VOICES
+    items = speech_set.build(voices=speech_set.VOICES)
+    items = [it for it in items if it.voice in voices]
+    if args.quick:
+        items = [it for it in items if it.condition in ("clean", "pink-10dB", "babble-10dB")]
+    library = load_library()
+    matcher = IntentMatcher(library)
+    configs, notes = speech.configs(default_models_root())
+    results = []
+    for config in configs:
+        print(f"  {config.name}: {len(items)} recordings")
+        results.append(speech.evaluate(config, items, library, matcher))
+    print("  matching speed")
+    matching = matching_bench.run()
+    print("  breathing cue timing (real time)")
+    breathing = breathing_bench.run(minutes=1.0 if args.quick else 5.0)
+    report = {
+        "machine": machine(), "when": started.isoformat(timespec="seconds"),
+        "recordings": len(items), "voices": list(voices),
+        "speech": [asdict(r) for r in results], "matching": matching,
+        "breathing": breathing, "notes": notes,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    markdown = render(report)
+    (RESULTS / "latest.md").write_text(markdown)
+    plot(report, RESULTS / "accuracy-vs-snr.png")
+    print(markdown)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def render(report: dict) -> str:
+    speech_rows = report["speech"]
+    conditions = list(speech_rows[0]["per_condition"]) if speech_rows else []
+    lines = [f"# Benchmark ({report['when']})", "", f"Machine: {report['machine']}.  ",
+             f"{report['recordings']} recordings per configuration; voices: "
+             f"{', '.join(report['voices'])}.", ""]
+    lines += ["## Intent accuracy on in-scope requests, per condition", "",
+              "| configuration | " + " | ".join(conditions) + " |",
+              "|---|" + "---|" * len(conditions)]
+    for row in speech_rows:
+        cells = [_pct(row["per_condition"][c].get("in_scope")) for c in conditions]
+        lines.append(f"| {row['config']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Rejection, safety, errors and speed", "",
+              "| configuration | out-of-scope rejection (clean / 10 dB pink / 10 dB babble) "
+              "| crisis recall (clean / 10 dB pink / 10 dB babble) | false crisis alarms "
+              "(clean) | WER clean | WER 10 dB pink | real-time factor | end of speech to "
+              "reply audio (mean / p95) | ready | peak memory |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in speech_rows:
+        per = row["per_condition"]
+
+        def three(kind, per=per):
+            return " / ".join(_pct(per.get(c, {}).get(kind))
+                              for c in ("clean", "pink-10dB", "babble-10dB"))
+
+        lines.append(
+            f"| {row['config']} | {three('out_of_scope')} | {three('crisis')} | "
+            f"{_pct(per.get('clean', {}).get('false_alarm'))} | "
+            f"{_pct(row['wer'].get('clean'))} | {_pct(row['wer'].get('pink-10dB'))} | "
+            f"{row['rtf']:.3f} | {row['latency_ms']['mean']:.0f} / "
+            f"{row['latency_ms']['p95']:.0f} ms | {row['ready_s']:.2f} s | "
+            f"{row['peak_mb']:.0f} MB |")
+    m, b = report["matching"], report["breathing"]
+    lines += ["", "## Understanding text, and breathing cues", "",
+              f"- Matching one utterance (safety check and intent): mean "
+              f"{m['match_mean_ms']:.2f} ms, 95th percentile {m['match_p95_ms']:.2f} ms, "
+              f"worst {m['match_max_ms']:.2f} ms over {m['utterances']} utterances.",
+              f"- Breathing session of {b['session_minutes']:.1f} minutes with real speech "
+              f"output: {b['cues']} cues, onset error mean {b['onset_error_mean_ms']:.2f} ms, "
+              f"worst {b['onset_error_worst_ms']:.2f} ms, drift first to last "
+              f"{b['drift_first_to_last_ms']:.2f} ms."]
+    if report["notes"]:
+        lines += ["", "## Not measured here", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for axis, conditions, title in ((axes[0], PLOT_CONDITIONS, "pink noise"),
+                                    (axes[1], BABBLE_CONDITIONS, "babble")):
+        snrs = [30 if c == "clean" else int(c.split("-")[1][:-2]) for c in conditions]
+        for row in report["speech"]:
+            values = [100 * row["per_condition"].get(c, {}).get("in_scope", float("nan"))
+                      for c in conditions]
+            axis.plot(snrs, values, marker="o", label=row["config"])
+        axis.set_title(f"Intent accuracy in {title}")
+        axis.set_xlabel("SNR (dB); 30 = clean")
+        axis.invert_xaxis()
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("in-scope intent accuracy (%)")
+    axes[0].set_ylim(0, 100)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Accuracy and speed on recorded speech, per engine configuration, in one run.
+
+For each configuration: intent accuracy per condition (in-scope lines), out-of-scope rejection,
+crisis recall, word error rate, real-time factor (processing seconds per audio second; this
+process is single-threaded, so one core), latency from the end of speech to the first reply
+audio, start-up time to ready, and peak memory (each measured in a fresh process).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rapidfuzz.distance import Levenshtein
+
+from bench.speech_set import Item
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Config:
+    name: str
+    engine: str  # pocketsphinx | vosk
+    restricted: bool
+    model_dir: Path | None = None
+    second_pass: bool = False
+
+
+@dataclass
+class Scores:
+    config: str
+    per_condition: dict[str, dict[str, float]] = field(default_factory=dict)
+    wer: dict[str, float] = field(default_factory=dict)
+    rtf: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    ready_s: float = 0.0
+    peak_mb: float = 0.0
+
+
+def configs(models_root: Path) -> tuple[list[Config], list[str]]:
+    """The configurations that can run here, and notes on those that cannot."""
+    from voice.models import installed_models
+
+    found = [
+        Config("pocketsphinx + library LM (default)", "pocketsphinx", True),
+        Config("pocketsphinx + full LM", "pocketsphinx", False),
+    ]
+    notes = []
+    english = [p for p in installed_models(models_root) if "-en-" in p.name]
+    if english:
+        found += [Config("vosk + grammar", "vosk", True, english[0]),
+                  Config("vosk, no grammar", "vosk", False, english[0])]
+    else:
+        notes.append(f"Vosk: no English Vosk model in {models_root} (none can be installed on "
+                     "this machine), so the Vosk rows are missing.")
+    return found, notes
+
+
+def load(config: Config, library):
+    from intents.grammar import recognition_sentences
+    from voice.stt import EngineChoice, load_engine
+
+    model_dir = Path(config.model_dir) if config.model_dir else None
+    choice = EngineChoice(config.engine, model_dir, "bench")
+    phrases = recognition_sentences(library) if config.restricted else None
+    return load_engine(choice, restrict_to=phrases)
+
+
+def _words(text: str) -> list[str]:
+    from intents.normalize import normalize
+
+    return normalize(text).split()
+
+
+def evaluate(config: Config, items: list[Item], library, matcher, progress=print) -> Scores:
+    from voice.audio import read_speech_wav
+    from voice.loop import transcribe_recording
+
+    engine = load(config, library)
+    tally: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    errors: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    busy = audio_seconds = 0.0
+    for n, item in enumerate(items, start=1):
+        audio = read_speech_wav(item.path)
+        started = time.process_time()
+        heard = transcribe_recording(engine, audio).text
+        busy += time.process_time() - started
+        audio_seconds += audio.duration
+        intent = matcher.understand(heard).id
+        kind = ("out_of_scope" if item.expected == ("none",) else
+                "crisis" if item.expected == ("crisis",) else "in_scope")
+        right = tally[item.condition][kind]
+        right[0] += intent in item.expected
+        right[1] += 1
+        if kind == "in_scope" or kind == "out_of_scope":
+            false_alarm = tally[item.condition]["false_alarm"]
+            false_alarm[0] += intent == "crisis"
+            false_alarm[1] += 1
+        reference = _words(item.text)
+        errors[item.condition][0] += Levenshtein.distance(reference, _words(heard))
+        errors[item.condition][1] += len(reference)
+        if n % 500 == 0:
+            progress(f"    {config.name}: {n}/{len(items)}")
+    scores = Scores(config.name)
+    scores.per_condition = {
+        condition: {kind: right / total for kind, (right, total) in kinds.items() if total}
+        for condition, kinds in tally.items()}
+    scores.wer = {c: e / n for c, (e, n) in errors.items() if n}
+    scores.rtf = busy / audio_seconds
+    scores.latency_ms = latency(engine, matcher, items)
+    ready, peak = startup(config)
+    scores.ready_s, scores.peak_mb = ready, peak
+    return scores
+
+
+def latency(engine, matcher, items: list[Item], sample: int = 25) -> dict[str, float]:
+    """From the moment the trailing silence has confirmed the end of speech to the first
+    audio of the reply: finishing the decode, understanding, choosing the reply, and
+    synthesizing its first sentence. (The trailing-silence wait itself is configurable and not
+    included.)"""
+    from intents.coach import Coach
+    from voice.audio import AudioChunk, read_speech_wav
+    from voice.tts import Pyttsx3Synthesizer, _sentences
+
+    synthesizer = Pyttsx3Synthesizer()
+    clean = [it for it in items if it.condition == "clean" and it.voice == "piper-joe"]
+    timings = []
+    for item in clean[:sample]:
+        coach = Coach(matcher.library, matcher)
+        audio = read_speech_wav(item.path)
+        session = engine.start()
+        step = 640  # 20 ms chunks, streamed while "speaking"
+        for i in range(0, len(audio.samples), step):
+            session.accept(AudioChunk(audio.samples[i:i + step], 16_000, 2, 1))
+        started = time.perf_counter()
+        transcript = session.finish()
+        reply = coach.respond(transcript.text)
+        first = _sentences(reply.spoken)[0] if reply.spoken.strip() else "Okay."
+        synthesizer.synthesize(first)
+        timings.append(1000 * (time.perf_counter() - started))
+    timings.sort()
+    return {"mean": statistics.fmean(timings), "p95": timings[int(0.95 * (len(timings) - 1))],
+            "max": timings[-1]}
+
+
+_READY = """
+import sys, time, json, resource
+started = time.perf_counter()
+from pathlib import Path
+from intents.library import load_library
+from intents.matcher import IntentMatcher
+from bench.speech import Config, load
+from voice.tts import Pyttsx3Synthesizer
+config = Config(**json.loads(sys.argv[1]))
+library = load_library()
+matcher = IntentMatcher(library)
+engine = load(config, library)
+Pyttsx3Synthesizer()
+ready = time.perf_counter() - started
+from voice.audio import read_speech_wav
+from voice.loop import transcribe_recording
+for path in sys.argv[2:]:
+    matcher.understand(transcribe_recording(engine, read_speech_wav(path)).text)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"ready": ready, "peak_mb": peak}))
+"""
+
+
+def startup(config: Config, sample: list[Path] | None = None) -> tuple[float, float]:
+    """Time from process start to ready (library, matcher, engine and voice loaded, caches
+    warm), and the peak resident memory after understanding a few recordings."""
+    files = [str(p) for p in (sample or sorted((ROOT / "tests" / "fixtures" / "audio")
+                                               .glob("piper-joe--c*.wav"))[:5])]
+    spec = {"name": config.name, "engine": config.engine, "restricted": config.restricted,
+            "model_dir": str(config.model_dir) if config.model_dir else None}
+    runs = []
+    for _ in range(3):  # the first run may build caches; report the best warm start
+        out = subprocess.run([sys.executable, "-c", _READY, json.dumps(spec), *files],
+                             capture_output=True, text=True, cwd=ROOT, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return min(r["ready"] for r in runs[1:]), max(r["peak_mb"] for r in runs)
+
+
+def own_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

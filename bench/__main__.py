@@ -77,7 +77,7 @@ def main() -> None:
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f} %"
+    return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
 def render(report: dict) -> str:

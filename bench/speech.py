@@ -100,7 +100,7 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
         right = tally[item.condition][kind]
         right[0] += intent in item.expected
         right[1] += 1
-        if kind == "in_scope" or kind == "out_of_scope":
+        if kind != "crisis":
             false_alarm = tally[item.condition]["false_alarm"]
             false_alarm[0] += intent == "crisis"
             false_alarm[1] += 1

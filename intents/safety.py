@@ -122,7 +122,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                   r"on)\b"),
     # Recognisers often lose "don't" ("i want to be here anymore"), and the phrases below are
     # only ever said in the negative, so they count without it; "live" is often heard "leave".
-    ("self_harm", r"\bwant to (?:live|leave|be here|be alive|exist|go on) any ?more\b"),
+    ("self_harm", r"\bwant to (?:live|leave|be here|be alive|exist|go on) any ?more\b|"
+                  r"\bto (?:live|be alive|exist) any ?more\b"),
     ("self_harm", r"\bsee (?:the|any) point (?:in|of) (?:living|life|going on)\b"),
     ("self_harm", r"\b(?:no|not any|not see the|not see any|lost the) (?:point|reason|will) "
                   r"(?:in|to|of|for) (?:living|live|life|going on|go on|being here|be here)"),

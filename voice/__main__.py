@@ -37,6 +37,8 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
                    help="auto: Vosk when a Vosk model is available, otherwise PocketSphinx")
     g.add_argument("--model", type=Path, help="Vosk model directory (else $TRUST_COACH_MODEL, "
                    "else the first model in models/)")
+    g.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=True,
+                   help="suppress steady background noise before recognition (default: on)")
     g.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
                    help="restricted vocabulary built from the library (default: on): a Vosk "
                    "grammar with [unk], or a PocketSphinx language model with an open path")
@@ -142,7 +144,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
     settings = Settings()
     values: dict[str, object] = {}
-    simple = {"engine": "engine", "model": "model", "grammar": "grammar", "input": "input_path",
+    simple = {"engine": "engine", "model": "model", "grammar": "grammar", "denoise": "denoise",
+              "input": "input_path",
               "realtime": "realtime", "output": "output_path", "text_only": "text_only",
               "voice": "voice", "rate": "speech_rate", "region": "region",
               "library": "library_dir", "threshold": "threshold", "mic_rate": "mic_rate",
@@ -229,7 +232,8 @@ def cmd_listen(settings: Settings) -> int:
                                 timers=_timers(settings), tone=settings.tone,
                                 count_aloud=settings.count_aloud)
     loop = VoiceLoop(source, engine, conversation, endpoint=settings.endpoint,
-                     deaf_tail=settings.deaf_tail, keep_audio_dir=settings.keep_audio_dir)
+                     deaf_tail=settings.deaf_tail, keep_audio_dir=settings.keep_audio_dir,
+                     denoise=settings.denoise)
     try:
         loop.run()
     except KeyboardInterrupt:
@@ -299,7 +303,7 @@ def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[st
             if as_json:
                 emit({"input": str(path), "error": str(error)})
             continue
-        transcript = transcribe_recording(engine, audio)
+        transcript = transcribe_recording(engine, audio, denoise=settings.denoise)
         interpret(str(path), transcript.text, {
             "engine": transcript.engine, "asr_confidence": transcript.confidence,
             "audio_seconds": round(audio.duration, 3),

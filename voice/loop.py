@@ -31,6 +31,7 @@ from intents.coach import (
 from voice.audio import AudioChunk, AudioChunkConverter, WavWriter, iter_wav_chunks, read_wav_info
 from voice.breathing_session import BreathingSession, Listener, Silence
 from voice.clock import Clock, MonotonicClock, VirtualClock
+from voice.denoise import LAG, CleanTrack
 from voice.endpoint import (
     EndpointSettings,
     SpeechAudio,
@@ -192,23 +193,41 @@ _END = object()
 
 
 def transcribe_recording(engine: SpeechEngine, audio: AudioChunk,
-                         endpoint: EndpointSettings | None = None) -> Transcript:
+                         endpoint: EndpointSettings | None = None,
+                         denoise: bool = True) -> Transcript:
     """A whole recording as one request, if anyone speaks in it: a file of silence or steady
     noise gets an empty transcript rather than whatever the recogniser makes of the hiss."""
     segmenter = UtteranceSegmenter(endpoint)
     events = [*segmenter.feed(audio), *segmenter.end_of_stream()]
-    if not any(isinstance(e, SpeechStarted) for e in events):
+    starts = [e.audio.timestamp for e in events if isinstance(e, SpeechStarted)]
+    if not starts:
         return Transcript(text="", confidence=0.0, engine=getattr(engine, "name", ""))
+    # Only the stretch with speech in it (and a margin): noise before and after is where
+    # recognisers invent words.
+    end = max(e.end for e in events if isinstance(e, SpeechEnded)) + SPEECH_MARGIN
+    first = max(0, round((starts[0] - audio.timestamp) * audio.rate)) * 2
+    last = min(len(audio.samples), round((end - audio.timestamp) * audio.rate) * 2)
     session = engine.start()
-    session.accept(audio)
+    if denoise:
+        clean = CleanTrack(keep_seconds=audio.duration + 1)
+        clean.push(audio)
+        clean.push(AudioChunk(bytes(2 * LAG), audio.rate, 2, 1, audio.end))  # flush the lag
+        session.accept(clean.take(first // 2, last // 2))
+    else:
+        session.accept(AudioChunk(audio.samples[first:last], audio.rate, 2, 1, starts[0]))
     return session.finish()
+
+
+SPEECH_MARGIN = 0.3  # seconds kept after the last loud frame
 
 
 class VoiceLoop:
     def __init__(self, source: AudioSource, engine: SpeechEngine, conversation: Conversation,
                  *, endpoint: EndpointSettings | None = None, deaf_tail: float = 0.3,
-                 keep_audio_dir: Path | None = None) -> None:
+                 keep_audio_dir: Path | None = None, denoise: bool = True) -> None:
         self.source = source
+        self._clean = CleanTrack() if denoise else None
+        self._fed = 0  # with denoising: the next input sample the recogniser is owed
         self.engine = engine
         self.conversation = conversation
         self.segmenter = UtteranceSegmenter(endpoint)
@@ -264,12 +283,13 @@ class VoiceLoop:
             return None
         if item is _END:
             self._ended = True
-            tail = self._converter.flush()
-            return tail
-        if isinstance(item, Exception):
+            chunk = self._converter.flush()
+        elif isinstance(item, Exception):
             self.conversation.report(f"error: {item}")
             return None
-        return self._converter.convert(item)
+        else:
+            chunk = self._converter.convert(item)
+        return chunk
 
     def _process(self, chunk: AudioChunk | None) -> list[Transcript]:
         """Feed one chunk (or, at the end, nothing) through endpointing and recognition; the
@@ -277,6 +297,8 @@ class VoiceLoop:
         done: list[Transcript] = []
         if chunk is not None:
             self.stream_time = chunk.end
+            if self._clean is not None:
+                self._clean.push(chunk)
             if chunk.end <= self._deaf_until:
                 self.segmenter.skip()
                 return done  # captured while we were talking
@@ -294,6 +316,7 @@ class VoiceLoop:
         if isinstance(event, SpeechStarted):
             self._session = self.engine.start()
             self._utterance = []
+            self._fed_started = False
             self._accept(event.audio)
         elif isinstance(event, SpeechAudio) and self._session is not None:
             self._accept(event.audio)
@@ -328,6 +351,14 @@ class VoiceLoop:
         self.conversation.run_pending(clock, _LoopListener(self, clock))
 
     def _accept(self, chunk: AudioChunk) -> None:
+        """Pass the utterance on: the raw chunk, or with denoising, the cleaned audio for the
+        same time (as much as the suppressor has finished; the rest follows next time)."""
+        if self._clean is not None:
+            if not self._fed_started:  # the utterance begins here (with its pre-roll)
+                self._fed = self._clean.index(chunk.timestamp)
+                self._fed_started = True
+            chunk = self._clean.take(self._fed, self._clean.index(chunk.end))
+            self._fed += chunk.frames
         self._session.accept(chunk)
         if self.keep_audio_dir is not None:
             self._utterance.append(chunk.samples)

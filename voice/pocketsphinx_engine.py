@@ -63,7 +63,8 @@ class PocketSphinxSession:
 
     def accept(self, chunk: AudioChunk) -> None:
         check_speech_format(chunk)
-        self._decoder.process_raw(chunk.samples, False, False)
+        if chunk.samples:  # the decoder refuses an empty buffer
+            self._decoder.process_raw(chunk.samples, False, False)
 
     def partial(self) -> str:
         hyp = self._decoder.hyp()

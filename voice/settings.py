@@ -35,6 +35,7 @@ class Settings:
     mic_rate: int | None = None  # default: the device's own rate
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     deaf_tail: float = 0.3  # seconds of input ignored after we stop speaking
+    denoise: bool = True  # suppress steady background noise before recognition
     # audio out
     output_path: Path | None = None  # write replies into a WAV file instead of playing them
     output_device: int | str | None = None

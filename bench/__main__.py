@@ -112,6 +112,14 @@ def render(report: dict) -> str:
             f"{row['rtf']:.3f} | {row['latency_ms']['mean']:.0f} / "
             f"{row['latency_ms']['p95']:.0f} ms | {row['ready_s']:.2f} s | "
             f"{row['peak_mb']:.0f} MB |")
+    if speech_rows and speech_rows[0]["per_voice"]:
+        default = speech_rows[0]
+        lines += ["", f"## In-scope intent accuracy per voice ({default['config']})", "",
+                  "| voice | " + " | ".join(conditions) + " |",
+                  "|---|" + "---|" * len(conditions)]
+        for voice, per in default["per_voice"].items():
+            lines.append(f"| {voice} | " + " | ".join(_pct(per.get(c)) for c in conditions)
+                         + " |")
     m, b = report["matching"], report["breathing"]
     lines += ["", "## Understanding text, and breathing cues", "",
               f"- Matching one utterance (safety check and intent): mean "

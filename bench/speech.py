@@ -38,6 +38,7 @@ class Config:
 class Scores:
     config: str
     per_condition: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_voice: dict[str, dict[str, float]] = field(default_factory=dict)  # in-scope accuracy
     wer: dict[str, float] = field(default_factory=dict)
     rtf: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
@@ -87,6 +88,7 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
 
     engine = load(config, library)
     tally: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    voices: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     errors: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     busy = audio_seconds = 0.0
     for n, item in enumerate(items, start=1):
@@ -101,6 +103,9 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
         right = tally[item.condition][kind]
         right[0] += intent in item.expected
         right[1] += 1
+        if kind == "in_scope":
+            voices[item.voice][item.condition][0] += intent in item.expected
+            voices[item.voice][item.condition][1] += 1
         if kind != "crisis":
             false_alarm = tally[item.condition]["false_alarm"]
             false_alarm[0] += intent == "crisis"
@@ -114,6 +119,8 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
     scores.per_condition = {
         condition: {kind: right / total for kind, (right, total) in kinds.items() if total}
         for condition, kinds in tally.items()}
+    scores.per_voice = {voice: {c: right / total for c, (right, total) in conditions.items()}
+                        for voice, conditions in voices.items()}
     scores.wer = {c: e / n for c, (e, n) in errors.items() if n}
     scores.rtf = busy / audio_seconds
     scores.latency_ms = latency(engine, matcher, items)

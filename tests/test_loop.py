@@ -85,3 +85,18 @@ def test_the_edge_converts_any_source_rate(tmp_path, pocketsphinx_restricted, li
     write_wav(path, AudioChunk(np.round(up * 32767).astype("<i2").tobytes(), 48_000, 2, 1))
     turns = _run(WavFileSource(path), pocketsphinx_restricted, library, matcher, SilentSink())
     assert "| intent: causes" in turns[0]
+
+
+def test_when_speech_output_fails_the_reply_is_printed_and_the_talk_goes_on(library, matcher):
+    from voice.devices import SpeakerSink
+
+    lines: list[str] = []
+    errors: list[str] = []
+    speaker = Speaker(Pyttsx3Synthesizer(), SpeakerSink("no-such-speaker"))
+    conversation = Conversation(Coach(library, matcher), speaker, out=lines.append,
+                                report=errors.append)
+    conversation.hear("what causes trust issues")
+    conversation.hear("give me a tip")
+    assert [line.split("| intent: ")[1].split(" ")[0] for line in lines] == ["causes", "tips"]
+    assert len(errors) == 2 and all(e.startswith("error: speaker no-such-speaker") for e in errors)
+    assert all("(reply printed instead)" in e for e in errors)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -498,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trust-coach: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # the reader went away (`trust-coach eval x | head`): fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except SystemExit as done:  # argparse --help
         return int(done.code or 0)

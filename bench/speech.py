@@ -82,6 +82,14 @@ def _words(text: str) -> list[str]:
     return normalize(text).split()
 
 
+def evaluate_in_process(config: Config, items: list[Item]) -> Scores:
+    from intents.library import load_library
+    from intents.matcher import IntentMatcher
+
+    library = load_library()
+    return evaluate(config, items, library, IntentMatcher(library))
+
+
 def evaluate(config: Config, items: list[Item], library, matcher, progress=print) -> Scores:
     from voice.audio import read_speech_wav
     from voice.loop import transcribe_recording
@@ -114,7 +122,7 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
         errors[item.condition][0] += Levenshtein.distance(reference, _words(heard))
         errors[item.condition][1] += len(reference)
         if n % 500 == 0:
-            progress(f"    {config.name}: {n}/{len(items)}")
+            progress(f"    {config.name}: {n}/{len(items)}", flush=True)
     scores = Scores(config.name)
     scores.per_condition = {
         condition: {kind: right / total for kind, (right, total) in kinds.items() if total}

@@ -15,22 +15,20 @@ import hashlib
 import itertools
 import logging
 import os
+import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from voice.paths import writable_cache_dir
+
 log = logging.getLogger(__name__)
 
 VERSION = "2"
 PAIR_BUCKETS = 2048  # word pairs are hashed into this many features
 RIDGE = 1.0  # L2 penalty
-
-
-def default_cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "trust-coach"
 
 
 class PairFeatures:
@@ -81,20 +79,20 @@ class RidgeClassifier:
                n_classes: int, cache_dir: Path | None = None) -> RidgeClassifier:
         key = hashlib.sha256(repr((VERSION, n_features, n_classes, labels,
                                    [sorted(r) for r in rows])).encode()).hexdigest()[:16]
-        path = (cache_dir or default_cache_dir()) / f"classifier-{key}.npz"
+        path = writable_cache_dir(cache_dir) / f"classifier-{key}.npz"
         if path.is_file():
             try:
                 with np.load(path) as stored:
                     return cls(stored["weights"], stored["idf"])
-            except (OSError, ValueError, KeyError) as error:
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
                 log.warning("%s: unreadable cache (%s); retraining", path, error)
         model = cls.train(rows, labels, n_features, n_classes)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".tmp.npz")
+            # A name of our own, so two programs starting at once never write the same file.
+            temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
             np.savez(temporary, weights=model.weights, idf=model.idf)
             temporary.replace(path)
-        except OSError as error:  # a read-only home still works, just slower to start
+        except OSError as error:  # still works, just slower to start next time
             log.warning("cannot cache the classifier in %s: %s", path.parent, error)
         return model
 

@@ -9,19 +9,23 @@ did not understand) and turns each understood `Intent` into a `Reply`, optionall
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from intents.catalog import CONTROL, CRISIS, NONE, TIPS
 from intents.library import Library, display_text, spoken_text
 from intents.matcher import Intent, IntentMatcher
-from intents.normalize import normalize
-from intents.safety import CONTROL as CONTROL_LEVEL
+from intents.normalize import says_any
+from intents.safety import CONTROLLING
 from intents.slots import breathing_pattern
 
 log = logging.getLogger(__name__)
 
 RATE_STEP = 1.15  # one "slower" or "faster" changes the speaking rate by this factor
+SHORT_ANSWER_WORDS = 5  # longer than this, a reply to "did you mean" is a new request
 MIN_BREAK, MAX_BREAK = 10, 120  # minutes a time-out timer may run
+_NEGATED = re.compile(r"\b(?:not|no|never|hardly|barely|isn't|nothing)\b")
 
 
 # --- what the loop is asked to do ------------------------------------------------------------
@@ -50,7 +54,13 @@ class ChangeRate:
 
 @dataclass(frozen=True, slots=True)
 class StopAll:
-    pass
+    """Stop speaking or the exercise under way (the person said stop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndCoaching:
+    """After a crisis disclosure: no exercise, no break timer calling back to "restart the
+    conversation" with a partner who may be the danger."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,8 @@ class EndConversation:
     pass
 
 
-Action = StartBreathing | StartTimer | CancelTimer | ChangeRate | StopAll | EndConversation
+Action = (StartBreathing | StartTimer | CancelTimer | ChangeRate | StopAll | EndCoaching
+          | EndConversation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +144,9 @@ class ConversationState:
 
 class Coach:
     def __init__(self, library: Library, matcher: IntentMatcher | None = None,
-                 region: str = "US") -> None:
+                 region: str = "US", timer_running: Callable[[], bool] | None = None) -> None:
+        """`timer_running` tells whether a break timer is set (None: this front end has
+        no timers, as in `understand`)."""
         if region not in library.regions:
             from voice.errors import UsageError
 
@@ -143,6 +156,13 @@ class Coach:
         self.matcher = matcher or IntentMatcher(library)
         self.region = region
         self.state = ConversationState()
+        self.timer_running = timer_running or (lambda: False)
+        self._handlers: dict[str, Callable[[Intent], Reply]] = {
+            "help": self._help, "repeat": self._repeat, "stop": self._stop, "next": self._next,
+            "slower": self._slower, "faster": self._faster, "yes": self._yes, "no": self._no,
+            "goodbye": self._goodbye, "tips": self._tips, "calm_down": self._calm_down,
+            "time_out": self._time_out,
+        }
         self._sequences = {
             "causes": [e.id for e in library.topic("causes")],
             "impacts": [e.id for e in library.topic("impacts")],
@@ -157,7 +177,10 @@ class Coach:
         return f"{self.library.lines.greeting} {self.library.lines.disclaimer}"
 
     def respond(self, text: str) -> Reply:
-        intent = self.matcher.understand(text)
+        return self.answer(self.matcher.understand(text))
+
+    def answer(self, intent: Intent) -> Reply:
+        """The reply to an understood utterance, remembered for "repeat"."""
         reply = self.reply_to(intent)
         self.state.history.append(reply.intent.id)
         if reply.intent.id != "repeat":
@@ -168,19 +191,19 @@ class Coach:
         if intent.id == CRISIS:
             return self._crisis(intent)
         pending, self.state.pending = self.state.pending, None
+        if intent.safety.level == CONTROLLING:
+            # Controlling behaviour is never taken as the answer to a question of ours.
+            self.state.misses = 0
+            return self._coercive_control(intent)
         if pending is not None and (resolved := self._answer(pending, intent)) is not None:
             return resolved
         if intent.id == NONE:
             return self._not_understood(intent)
         self.state.misses = 0
-        if intent.safety.level == CONTROL_LEVEL:
-            return self._coercive_control(intent)
         if intent.ambiguous and not {intent.id, intent.alternatives[0][0]} & set(CONTROL):
             return self._ask_which(intent)
-        handler = getattr(self, "_" + intent.id.replace(".", "_"), None)
-        if handler is not None:
-            return handler(intent)
-        return self._knowledge(intent)
+        handler = self._handlers.get(intent.id, self._knowledge)
+        return handler(intent)
 
     # -- safety --------------------------------------------------------------------------------
 
@@ -189,7 +212,7 @@ class Coach:
         self.state.topic = None
         self.state.pending = None
         text = self.library.crisis_reply(self.region, again=self.state.crisis_count > 1)
-        return Reply(text, intent, StopAll())
+        return Reply(text, intent, EndCoaching())
 
     def _coercive_control(self, intent: Intent) -> Reply:
         self.state.topic = _Topic("cause.control")
@@ -222,10 +245,11 @@ class Coach:
         if isinstance(pending, _FeelingCheck):
             return self._feeling_answer(pending, answer)
         if isinstance(pending, _AnotherRound):
-            if answer.id == "yes" or "round" in answer.text or "breath" in answer.text:
+            words = set(answer.text.split())
+            if answer.id == "yes" or words & {"round", "again", "breathing", "breathe"}:
                 return Reply(self.library.entry("calm_down").reply, answer,
                              StartBreathing(pending.pattern))
-            if "break" in answer.text or answer.id == "time_out":
+            if "break" in words or answer.id == "time_out":
                 return self._time_out(Intent("time_out", answer.confidence, text=answer.text))
         return None
 
@@ -253,8 +277,11 @@ class Coach:
         return None  # something else entirely: answer it as a new request
 
     def _named_option(self, pending: _DidYouMean, said: str) -> str | None:
-        """ "the first one", "the second", or words from one option's title."""
+        """ "the first one", "the second", or words from one option's title; only in a short
+        answer, so "no one listens to me" is not taken for "the first one"."""
         words = set(said.split())
+        if len(words) > SHORT_ANSWER_WORDS:
+            return None
         if words & {"first", "former", "one"} and "second" not in words:
             return pending.first
         if words & {"second", "latter", "other", "two"}:
@@ -279,7 +306,9 @@ class Coach:
 
     def _stop(self, intent: Intent) -> Reply:
         if {"timer", "break", "alarm"} & set(intent.text.split()):
-            return Reply("", intent, CancelTimer())  # the loop says whether one was running
+            if self.timer_running():
+                return Reply(self.library.timeout.cancelled, intent, CancelTimer())
+            return Reply(self.library.timeout.no_timer, intent)
         return Reply(self.library.entry("stop").reply, intent, StopAll())
 
     def _slower(self, intent: Intent) -> Reply:
@@ -378,11 +407,12 @@ class Coach:
         return f"{said.format(minutes=minutes)} {lines.restart_offer}"
 
     def _restart_answer(self, answer: Intent) -> Reply | None:
-        if answer.id == "calm_down" or "breath" in answer.text:
+        words = set(answer.text.split())
+        if answer.id == "calm_down" or words & {"breathing", "breathe", "breath"}:
             return Reply(self.library.entry("calm_down").reply, answer,
                          StartBreathing("gentle", RESTART_BREATHING_ROUNDS))
-        if answer.id in ("yes", "i_statements", "tip.communication") or any(
-                w in answer.text.split() for w in ("talk", "talking", "start", "easy", "way")):
+        if answer.id in ("yes", "i_statements", "tip.communication") or words & {
+                "talk", "talking", "start", "easy", "way"}:
             self.state.topic = _Topic("i_statements")
             return Reply(self.library.timeout.gentle_start, answer)
         if answer.id in ("no", "stop"):
@@ -397,9 +427,11 @@ class Coach:
 
     def _feeling_answer(self, pending: _FeelingCheck, answer: Intent) -> Reply | None:
         commands = self.library.breathing.commands
-        said = f" {answer.text} "
-        worse = any(f" {normalize(w)} " in said for w in commands.worse)
-        better = not worse and any(f" {normalize(w)} " in said for w in commands.better)
+        better = says_any(answer.text, commands.better)
+        # "not okay", "no better", "not feeling fine" are worse, not better.
+        worse = says_any(answer.text, commands.worse) or (better and _NEGATED.search(
+            answer.text) is not None)
+        better = better and not worse
         if worse or (not better and answer.id == "no"):
             self.state.pending = _AnotherRound(pending.pattern)
             return Reply(self.library.breathing.lines.feeling_worse, answer)

@@ -126,10 +126,10 @@ class Library:
     lines: Lines
     crisis: CrisisContent
     regions: Mapping[str, Region]
+    breathing: Breathing
+    timeout: TimeoutLines
     synonyms: Mapping[str, str] = field(default_factory=dict)  # word or phrase -> canonical word
     out_of_scope: tuple[str, ...] = ()  # speech that is not for us, a competing class
-    breathing: Breathing | None = None
-    timeout: TimeoutLines | None = None
     disclosures: tuple[str, ...] = ()  # crisis examples, for the safety classifier
     everyday: tuple[str, ...] = ()  # ordinary talk that sounds like crisis talk
     files: tuple[Path, ...] = field(default=())
@@ -248,7 +248,7 @@ def load_library(directory: Path | str = DEFAULT_LIBRARY) -> Library:
         everyday=tuple(found.everyday),
         files=files,
     )
-    _check_placeholders(library, found.tables["lines"][0], found.tables["crisis"][0])
+    _check_templates(library, {name: path for name, (path, _) in found.tables.items()})
     return library
 
 
@@ -473,35 +473,35 @@ def _region(path: Path, code: str, raw: Any) -> Region:
     return Region(code, raw["name"], raw["emergency"], tuple(hotlines), raw["abuse_line"])
 
 
-_PLACEHOLDERS = {
-    "did_you_mean": {"first", "second"},
-    "did_you_mean_retry": {"first", "second"},
-    "end_of_topic": {"title"},
+_TEMPLATES = {  # (table, field) -> the placeholders it must use
+    ("lines", "did_you_mean"): {"first", "second"},
+    ("lines", "did_you_mean_retry"): {"first", "second"},
+    ("lines", "end_of_topic"): {"title"},
+    ("crisis", "reply"): {"emergency", "hotlines"},
+    ("crisis", "reply_again"): {"emergency", "hotlines"},
+    ("crisis", "control_hotline"): {"abuse_line"},
+    ("timeout", "offer"): {"minutes"},
+    ("timeout", "started"): {"minutes"},
+    ("timeout", "done"): {"minutes"},
+    ("timeout", "missed"): {"minutes"},
+    ("breathing", "switched"): {"title"},
 }
-_TIMEOUT_PLACEHOLDERS = {"offer": {"minutes"}, "started": {"minutes"}, "done": {"minutes"},
-                         "missed": {"minutes"}}
 
 
-def _check_placeholders(library: Library, lines_path: Path, crisis_path: Path) -> None:
-    for key, wanted in _PLACEHOLDERS.items():
-        found = set(re.findall(r"{(\w+)}", getattr(library.lines, key)))
+def _check_templates(library: Library, defined_in: dict[str, Path]) -> None:
+    """Every template uses exactly its placeholders and can really be filled in (a stray
+    brace would otherwise only fail when the line is needed, perhaps in a crisis)."""
+    tables = {"lines": library.lines, "crisis": library.crisis, "timeout": library.timeout,
+              "breathing": library.breathing.lines}
+    for (table, name), wanted in _TEMPLATES.items():
+        template = getattr(tables[table], name)
+        where = f'[{table}], field "{name}"'
+        found = set(re.findall(r"{(\w+)}", template))
         if found != wanted:
-            raise LibraryError(lines_path, f"must use exactly the placeholders "
-                               f"{', '.join('{' + w + '}' for w in sorted(wanted))}",
-                               f'[lines], field "{key}"')
-    for key, wanted in _TIMEOUT_PLACEHOLDERS.items():
-        found = set(re.findall(r"{(\w+)}", getattr(library.timeout, key)))
-        if found != wanted:
-            raise LibraryError(library.files[0].parent, "must use the placeholder {minutes}",
-                               f'[timeout], field "{key}"')
-    if set(re.findall(r"{(\w+)}", library.breathing.lines.switched)) != {"title"}:
-        raise LibraryError(library.files[0].parent, "must use the placeholder {title}",
-                           '[breathing], field "switched"')
-    for key, wanted in (("reply", {"emergency", "hotlines"}),
-                        ("reply_again", {"emergency", "hotlines"}),
-                        ("control_hotline", {"abuse_line"})):
-        found = set(re.findall(r"{(\w+)}", getattr(library.crisis, key)))
-        if found != wanted:
-            raise LibraryError(crisis_path, "must use exactly the placeholders "
-                               f"{', '.join('{' + w + '}' for w in sorted(wanted))}",
-                               f'[crisis], field "{key}"')
+            raise LibraryError(defined_in[table], "must use exactly the placeholders "
+                               f"{', '.join('{' + w + '}' for w in sorted(wanted))}", where)
+        try:
+            template.format(**dict.fromkeys(wanted, "x"))
+        except (ValueError, IndexError, KeyError) as error:
+            raise LibraryError(defined_in[table], f"cannot be filled in ({error}); use {{ and }}"
+                               " only around a placeholder", where) from None

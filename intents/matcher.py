@@ -10,26 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 from intents.catalog import CRISIS, NONE
 from intents.library import Library
 from intents.normalize import normalize
 from intents.phrases import PhraseClassifier, PhraseGroup
-from intents.safety import CONTROL, NOTHING, SafetyCheck, SafetyFinding
-from intents.slots import extract_slots
+from intents.safety import CONTROLLING, NOTHING, SafetyCheck, SafetyFinding
+from intents.slots import EMPTY, extract_slots
 
 DEFAULT_THRESHOLD = 0.45  # below this evidence the answer is none
 AMBIGUITY_MARGIN = 0.03  # runners-up this close make the coach ask "did you mean"
-
-_EMPTY: Mapping[str, str] = MappingProxyType({})
-
 
 @dataclass(frozen=True, slots=True)
 class Intent:
     id: str
     confidence: float
-    slots: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    slots: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     alternatives: tuple[tuple[str, float], ...] = ()  # the runners-up, best first
     safety: SafetyFinding = NOTHING
     text: str = ""  # the normalised utterance
@@ -66,7 +62,7 @@ class IntentMatcher:
             return Intent(NONE, 0.0, text=normalized)
         ranked = self.rank(normalized)
         best_id, best = ranked[0]
-        if safety.level == CONTROL:
+        if safety.level == CONTROLLING:
             # Controlling behaviour is answered as control, honestly named, whatever else was
             # said; the coach adds the hotline.
             return Intent("cause.control", round(max(best, self.threshold), 3), safety=safety,

@@ -104,3 +104,9 @@ def normalize(text: str) -> str:
     for phrase in _FILLER_PHRASES:
         text = text.replace(f" {phrase} ", " ")
     return " ".join(t for t in text.split() if t not in _FILLER_WORDS)
+
+
+def says_any(normalized: str, phrases) -> bool:
+    """Whether any of the phrases occurs as whole words in a normalised utterance."""
+    padded = f" {normalized} "
+    return any(f" {normalize(p)} " in padded for p in phrases)

@@ -32,6 +32,16 @@ _PHONE_CHAR = {p: chr(0x41 + i) for i, p in enumerate(_PHONES)}
 _CHAR_PHONE = {c: p for p, c in _PHONE_CHAR.items()}
 
 
+def read_pronunciations(path: Path) -> dict[str, list[str]]:
+    """The CMU pronouncing dictionary as word -> its lines ("word(2) ..." alternates too)."""
+    entries: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            entries.setdefault(head.split("(", 1)[0], []).append(line)
+    return entries
+
+
 @cache
 def _dictionary() -> dict[str, str]:
     """Word -> its phones, one character per phone (so C++ edit distances can prefilter)."""
@@ -39,13 +49,8 @@ def _dictionary() -> dict[str, str]:
         import pocketsphinx
 
         path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
-        entries: dict[str, str] = {}
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                word, *phones = line.split()
-                if "(" not in word:  # the first pronunciation is enough here
-                    entries[word] = "".join(_PHONE_CHAR[p.rstrip("012")] for p in phones)
-        return entries
+        return {word: "".join(_PHONE_CHAR[p.rstrip("012")] for p in lines[0].split()[1:])
+                for word, lines in read_pronunciations(path).items()}
     except (ImportError, OSError) as error:
         log.warning("no pronouncing dictionary (%s); comparing spellings instead", error)
         return {}

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from intents.phonetics import sound_similarity
 
 CRISIS = "crisis"
-CONTROL = "control"
+CONTROLLING = "control"  # coercive control that is not an emergency
 SAFE = "safe"
 
 
 @dataclass(frozen=True, slots=True)
 class SafetyFinding:
-    level: str  # CRISIS, CONTROL or SAFE
+    level: str  # CRISIS, CONTROLLING or SAFE
     category: str = ""  # violence, threat, strangulation, trapped, sexual, self_harm, fear, ...
     evidence: str = ""  # the words that triggered it
 
@@ -70,26 +70,39 @@ _WEAPON = _words(r"guns?", r"knife", r"knives", r"weapons?", r"rifle", r"pistol"
                  r"bat", r"hammer")
 
 # Everyday idioms that use the words above without violence.
+# Things, not people: subjects after which "killed me" or "is killing me" is a figure of speech.
+_PEOPLE = (r"(?:he|she|they|him|her|them|husband|wife|partner|boyfriend|girlfriend|ex|man|guy|"
+           r"woman|father|dad|mother|mum|mom|brother|sister|son|daughter|fiance|fiancee|"
+           r"spouse|someone|somebody|daddy|stepdad|stepfather|uncle|cousin)")
+_THING_NOUNS = (r"(?:news|joke|hike|walk|run|workout|gym|class|film|movie|show|heat|traffic|"
+                r"commute|wait|suspense|noise|barking|bill|price|week|day|job|work|deadline|"
+                r"deadlines|cold|flu|hangover|stairs|boss|back|feet|head|knees|legs|shoes|kids|"
+                r"children|neighbours|neighbors|exam|exams|essay|project|weather|humidity)")
+_THINGS = (rf"(?:(?:that|this|the|my|those|these|our) {_THING_NOUNS}|{_THING_NOUNS}|that|this|"
+           rf"it)")
 _IDIOMS = [
-    r"push(?:ed|es|ing)? (?:me|us) away", r"pushing (?:me|us) away", r"push(?:es|ed)? my buttons",
+    r"push(?:ed|es|ing)? (?:me|us) away", r"pushing (?:me|us) away",
+    r"push\w* (?:my|our|his|her) buttons",
     r"push(?:es|ed|ing)? me to (?:be|do|talk|open)", r"it (?:just |really )?hit me",
     r"hit (?:me|us) up", r"hit a (?:rough|bad|low|wall|rocky)", r"hits? the roof",
-    r"push\w* (?:my|our|his|her) buttons",
-    r"beat (?:me|us) to", r"beat (?:me|us) at", r"grab (?:me|us) (?:a|some)",
-    r"shot (?:me|us) a (?:look|text|message)", r"thr(?:ew|ow|ows) (?:me|us) off",
+    r"beat (?:me|us) to (?:it|the punch)", r"beat (?:me|us) at", r"grab (?:me|us) (?:a|some)",
+    r"shot (?:me|us) a (?:look|text|message)", r"thr(?:ew|ow|ows) (?:me|us) off (?:guard|track)",
     r"shook (?:me|us) up", r"(?:really |it )shook me", r"twist(?:ed|s|ing)? my words",
     r"(?:been|got|get) burn(?:ed|t)(?: before| in the past)?", r"bit(?:e|es)? my head off",
     r"attack(?:ed|s|ing)? my (?:character|ideas|opinions|choices)",
-    r"squeez(?:e|ed) (?:me|us) in", r"drag(?:ged|s)? (?:me|us) (?:to|into|along)",
-    r"kill(?:ing)? (?:me|us) with", r"is killing me", r"are killing me", r"kill for",
-    r"dying to", r"killing it", r"hurt my feelings", r"shak(?:e|es|ing) my (?:head|hand)",
+    r"squeez(?:e|ed) (?:me|us) in", r"kill for", r"dying to", r"killing it",
+    r"hurt my feelings", r"shak(?:e|es|ing) my (?:head|hand)",
     r"my (?:phone|battery) (?:is )?dying", r"beat(?:s|ing)? myself up",
     r"knocked me off my feet", r"guilt trip\w*",
-    # things, not people, that "killed" or "hit" someone
-    r"(?:that|this|it|the \w+|those \w+) (?:\w+ )?(?:nearly |almost |absolutely |totally |"
-    r"literally |really )?(?:killed|kills|hit|knocked) (?:me|us)\b",
+    rf"{_THINGS} (?:nearly |almost |absolutely |totally |literally |really )?"
+    rf"(?:killed|kills|hit|knocked) (?:me|us)\b",
+    # "this argument is killing me", "the neighbour's dog is killing me": anything but a person
+    rf"(?:(?:the|this|that|my|our|all|these|those) )?(?!{_PEOPLE}\b)[a-z]+"
+    rf"(?: (?!{_PEOPLE}\b)[a-z]+)? "
+    r"(?:is|are) (?:really |literally |slowly )?killing (?:me|us)(?! slowly)",
     r"killing me softly", r"hit me with your best shot", r"hit me baby",
-    r"smother\w* (?:me|us) with", r"stab\w* (?:me|us) in the back",
+    r"smother\w* (?:me|us) with (?:love|kisses|attention|affection|hugs)",
+    r"stab\w* (?:me|us) in the back",
     r"push\w* (?:me|us) (?:to|into) (?:apply|start|try|go|do|be|take|get|talk|open|see|join|"
     r"quit|change|run|study|exercise|work|ask|sign|enter|make)",
     r"drag\w* (?:me|us) (?:round|around|along|to (?:his|her|their|the) (?:\w+ )?(?:party|"
@@ -97,11 +110,11 @@ _IDIOMS = [
     r"thr(?:ew|ow|ows|own) (?:me|us) a (?:\w+ )?(?:party|bone|curveball|lifeline|look)",
     r"thr(?:ew|ow|ows|own) (?:a|the) (?:ball|stick|frisbee|toy)",
     r"thr(?:ew|ow|ows|own) (?:away|out) (?:my|our)", r"grab\w* my hand\b",
-    # accidents and small creatures
+    # accidents, and small creatures (not "my baby's father")
     r"\bi (?:accidentally )?(?:bruised|hit|slammed|banged|bumped|stubbed|twisted|sprained|"
     r"broke|trapped|caught) my (?:knee|head|toe|finger|fingers|thumb|hand|ankle|elbow|shin|"
     r"arm|leg|wrist|foot|back)",
-    r"(?:the|our|my) (?:baby|cat|dog|puppy|kitten|toddler|hamster|parrot|horse) (?:\w+ )?"
+    r"(?:the|our|my) (?:baby|cat|dog|puppy|kitten|toddler|hamster|parrot|horse) "
     r"(?:bit|scratched|kicked|hit|grabbed|pushed|bites|scratches|kicks)",
     r"pin(?:ned)? (?:me|it) down to a (?:time|date|plan)",
 ]
@@ -397,7 +410,7 @@ def check_safety(normalized: str) -> SafetyFinding:
         return fuzzy
     for pattern in _CONTROL_COMPILED:
         if match := pattern.search(text):
-            return SafetyFinding(CONTROL, "coercive_control", match.group(0).strip())
+            return SafetyFinding(CONTROLLING, "coercive_control", match.group(0).strip())
     return NOTHING
 
 

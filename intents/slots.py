@@ -24,7 +24,7 @@ _MINUTES = re.compile(r"\b((?:(?:a|an|one|two|three|four|five|six|seven|eight|ni
                       r"\s?(?:minutes?|mins?)\b")
 _HOURS = re.compile(r"\b(?:an|one|a) hour\b|\bhalf an hour\b|\btwo hours\b")
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
+EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 def breathing_pattern(normalized: str) -> str | None:
@@ -50,4 +50,4 @@ def extract_slots(intent_id: str, normalized: str) -> Mapping[str, str]:
         return MappingProxyType({"minutes": str(minutes)})
     if intent_id == "next":
         return MappingProxyType({"what": "more" if _MORE.search(normalized) else "item"})
-    return _EMPTY
+    return EMPTY

@@ -279,3 +279,45 @@ def test_unknown_pattern_is_a_usage_error():
 
 def test_phase_dataclass_is_plain_data():
     assert Phase("in", 4.0) == Phase("in", 4.0)
+
+
+def test_counting_aloud_slower_keeps_the_breath_in_progress(library, matcher):
+    clock = VirtualClock()
+    session = BreathingSession(library, Speaker(None, SilentSink()), clock, count_aloud=True,
+                               listener=Script(clock, [(1.5, "slower")]), matcher=matcher)
+    session.cautioned = True
+    result = session.run("box", rounds=1)
+    dues = [d for d, _ in result.onsets]
+    # "Breathe in" at 0 and its counts at 1, 2, 3 go on; "Hold" comes at 4 as planned, and
+    # only from there are the counts 20 % apart.
+    assert dues[:5] == pytest.approx([0, 1, 2, 3, 4])
+    assert dues[5] - dues[4] == pytest.approx(4 * PACE_STEP / 4)
+
+
+def test_a_change_said_while_paused_also_resumes(library, matcher):
+    clock = VirtualClock()
+    lines: list[str] = []
+    session = BreathingSession(library, Speaker(None, SilentSink()), clock, matcher=matcher,
+                               listener=Script(clock, [(2.0, "pause"), (5.0, "slower")]),
+                               on_line=lines.append)
+    session.cautioned = True
+    result = session.run("gentle", rounds=2)
+    b = library.breathing.lines
+    said = [line for line in lines if line.startswith("coach:")]
+    assert said[:3] == [f'coach: "{b.paused}"', f'coach: "{b.resumed}"', f'coach: "{b.slower}"']
+    assert result.completed
+
+
+def test_a_crisis_during_breathing_is_a_turn_like_any_other(library, matcher):
+    from intents.coach import Coach
+    from voice.loop import Conversation
+
+    lines: list[str] = []
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lines.append)
+    conversation.hear("help me calm down")
+    clock = VirtualClock()
+    conversation.run_pending(clock, Script(clock, [(7.0, "she choked me last night")]))
+    assert conversation.turns[-1].reply.intent.crisis
+    again = conversation.hear("could you repeat that")
+    assert again.reply.text == conversation.turns[-2].reply.text  # the hotlines, again

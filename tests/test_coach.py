@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intents.coach import ChangeRate, Coach, EndConversation, StartBreathing, StopAll
+from intents.coach import ChangeRate, Coach, EndCoaching, EndConversation, StartBreathing
 from intents.library import display_text
 from intents.matcher import Intent
 
@@ -97,7 +97,7 @@ def test_crisis_stops_everything_and_gives_the_regions_numbers(library, matcher,
     coach = Coach(library, matcher, region=region)
     coach.respond("what causes trust issues")
     reply = coach.respond("he hit me last night")
-    assert reply.intent.crisis and isinstance(reply.action, StopAll)
+    assert reply.intent.crisis and isinstance(reply.action, EndCoaching)
     text = display_text(reply.text)
     assert display_text(library.regions[region].emergency) in text
     for hotline in library.regions[region].hotlines:
@@ -129,3 +129,31 @@ def test_unknown_region_is_a_usage_error(library, matcher):
 
     with pytest.raises(UsageError, match="unknown region 'XX'"):
         Coach(library, matcher, region="XX")
+
+
+def test_controlling_behaviour_is_never_taken_as_an_answer(coach, library):
+    coach.reply_to(_ambiguous("cause.lies", "cause.secrecy"))
+    reply = coach.respond("he reads all my messages every one of them")
+    assert reply.text.startswith(library.lines.coercive_control)
+    coach.breathing_finished("gentle")
+    reply = coach.respond("i feel worse he checks my phone every night")
+    assert reply.text.startswith(library.lines.coercive_control)
+
+
+@pytest.mark.parametrize(("answer", "better"), [
+    ("much better thanks", True), ("calmer", True), ("i am not okay", False),
+    ("i do not feel better", False), ("honestly not fine", False), ("still angry", False)])
+def test_how_are_you_feeling_hears_a_no(coach, library, answer, better):
+    coach.breathing_finished("gentle")
+    expected = library.breathing.lines.feeling_better if better else \
+        library.breathing.lines.feeling_worse
+    assert coach.respond(answer).text == expected
+
+
+def test_stop_the_timer_is_worded_by_the_coach_and_can_be_repeated(library, matcher):
+    running = [True]
+    coach = Coach(library, matcher, timer_running=lambda: running[0])
+    assert coach.respond("stop the timer").text == library.timeout.cancelled
+    assert coach.respond("say that again").text == library.timeout.cancelled
+    running[0] = False
+    assert coach.respond("cancel the timer").text == library.timeout.no_timer

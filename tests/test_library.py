@@ -194,3 +194,12 @@ def test_a_content_author_can_add_a_phrase_without_code(tmp_path, library):
     after = IntentMatcher(load_library(copy)).understand(phrase).id
     assert after == "cause.lies"
     assert before != after or before == "cause.lies"
+
+
+def test_a_stray_brace_in_a_template_is_caught_when_loading(tmp_path):
+    copy = _broken_copy(tmp_path, "safety.toml", "You don't have to face this alone.",
+                        "You don't have to face this alone {.")
+    with pytest.raises(LibraryError, match="cannot be filled in") as caught:
+        load_library(copy)
+    assert str(copy / "safety.toml") in str(caught.value) and '[crisis], field "reply"' in str(
+        caught.value)

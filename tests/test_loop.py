@@ -100,3 +100,26 @@ def test_when_speech_output_fails_the_reply_is_printed_and_the_talk_goes_on(libr
     assert [line.split("| intent: ")[1].split(" ")[0] for line in lines] == ["causes", "tips"]
     assert len(errors) == 2 and all(e.startswith("error: speaker no-such-speaker") for e in errors)
     assert all("(reply printed instead)" in e for e in errors)
+
+
+def test_speech_cut_short_by_our_own_voice_is_still_answered(pocketsphinx_restricted, library,
+                                                            matcher, tmp_path):
+    """Someone was still talking when the coach began to speak: what they had said is finished
+    and answered, not thrown away with the echo (it might be a disclosure)."""
+    path = _join(tmp_path, "talk.wav", read_speech_wav(recording("piper-joe--crisis-hit.wav")),
+                 1.0)
+    source = WavFileSource(path, realtime=True)
+    speaker = Speaker(None, WavFileSink(tmp_path / "out.wav", pace=True))
+    conversation = Conversation(Coach(library, matcher), speaker, out=lambda line: None)
+    loop = VoiceLoop(source, pocketsphinx_restricted, conversation)
+    from voice.audio import iter_wav_chunks
+
+    heard = []
+    chunks = list(iter_wav_chunks(path, 0.05))
+    for chunk in chunks[:20]:  # the first second: "he hit me last night" is under way
+        heard += loop.process(chunk)
+    assert loop.segmenter.in_speech and heard == []
+    loop._deaf_until = chunks[-1].end  # we start speaking now: the rest comes back as echo
+    for chunk in chunks[20:]:
+        heard += loop.process(chunk)
+    assert len(heard) == 1 and matcher.understand(heard[0].text).id == "crisis", heard

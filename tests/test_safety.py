@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intents.normalize import normalize
-from intents.safety import CONTROL, CRISIS, SAFE, check_safety
+from intents.safety import CONTROLLING, CRISIS, SAFE, check_safety
 
 
 def level(text: str) -> str:
@@ -29,6 +29,16 @@ def test_disclosures_are_crisis(text):
 
 
 @pytest.mark.parametrize("text", [
+    # Idioms must not hide the same words said about a person.
+    "the man hit me", "that man nearly killed me", "he is killing me", "my husband is killing me",
+    "he beat me to a pulp", "he threw me off the bed", "my baby daddy kicked me",
+    "he beat me to the ground", "my baby's father hit me", "she is killing me slowly",
+])
+def test_idioms_never_hide_a_person_doing_harm(matcher, text):
+    assert matcher.understand(text).id == "crisis", text
+
+
+@pytest.mark.parametrize("text", [
     # The way a recogniser mishears them.
     "he hid me last night",  # hit -> hid
     "i want to be here anymore",  # "don't" lost
@@ -47,6 +57,8 @@ def test_disclosures_survive_recognition_errors(text):
     "my phone is dying", "i'm dying to see that film", "he beat me at chess",
     "he keeps pushing my buttons", "i've been burned before", "she guilt trips me",
     "how do i tell him he hurt me without blaming",
+    "this argument is killing me", "my feet are killing me", "that hike nearly killed me",
+    "the news hit me hard", "my mum smothers me with attention", "the baby bit my finger",
 ])
 def test_ordinary_talk_is_not_a_crisis(text):
     assert level(text) != CRISIS, text
@@ -58,7 +70,7 @@ def test_ordinary_talk_is_not_a_crisis(text):
     "she wants the passwords to my accounts",
 ])
 def test_controlling_behaviour_is_its_own_level(text):
-    assert level(text) == CONTROL, text
+    assert level(text) == CONTROLLING, text
 
 
 def test_asking_an_assistant_to_read_messages_is_not_control():

@@ -118,3 +118,29 @@ def test_command_line_timers_across_runs(tmp_path):
     started = run_cli("chat", stdin="", env=env)
     assert "While I was switched off, your 20 minute break timer ended." in started.stdout
     assert run_cli("timers", env=env).stdout.strip() == "no timer running"
+
+
+def test_a_crisis_cancels_the_break_timer(tmp_path, library, matcher):
+    book = TimerBook(tmp_path, now=Now())
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lambda line: None, timers=book)
+    conversation.hear("we need a time out")
+    conversation.hear("yes")
+    assert book.active is not None
+    conversation.hear("he just threatened to kill me")
+    assert book.active is None  # no "time to restart the conversation" call later
+
+
+def test_a_timer_file_that_cannot_be_written_is_one_line_and_the_talk_goes_on(tmp_path,
+                                                                              library,
+                                                                              matcher):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the state folder should be")
+    said: list[str] = []
+    book = TimerBook(blocked, now=Now(), report=said.append)
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lambda line: None, timers=book, report=said.append)
+    conversation.hear("we need a time out")
+    conversation.hear("yes")
+    assert book.active is not None  # kept in memory
+    assert len(said) == 1 and str(blocked) in said[0]

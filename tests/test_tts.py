@@ -7,7 +7,7 @@ from conftest import run_cli
 
 from voice.audio import convert_all, read_speech_wav, read_wav_info
 from voice.endpoint import EndpointSettings, SpeechStarted, UtteranceSegmenter
-from voice.errors import SpeechOutputError
+from voice.errors import UsageError
 from voice.stt import transcribe
 from voice.tts import Pyttsx3Synthesizer, Speaker, WavFileSink
 
@@ -46,8 +46,18 @@ def test_speaking_rate_changes_the_length(synthesizer):
 
 def test_voice_can_be_chosen_and_an_unknown_one_is_refused():
     Pyttsx3Synthesizer(voice="en-us").close()
-    with pytest.raises(SpeechOutputError, match="voice 'klingon-x' not found"):
+    with pytest.raises(UsageError, match="voice 'klingon-x' not found"):
         Pyttsx3Synthesizer(voice="klingon-x")
+    result = run_cli("say", "hello", "--voice", "klingon-x")
+    assert result.returncode == 2 and "voice 'klingon-x' not found" in result.stderr
+
+
+def test_an_output_file_that_cannot_be_written_is_bad_input(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    result = run_cli("say", "hello", "--output", str(blocked / "x.wav"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"trust-coach: {blocked / 'x.wav'}: cannot write")
 
 
 def test_replies_go_into_one_wav_file_in_order(tmp_path, synthesizer):

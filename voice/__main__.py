@@ -17,11 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from voice.endpoint import EndpointSettings
-from voice.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, TrustCoachError, UsageError
+from voice.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    SpeechOutputError,
+    TrustCoachError,
+    UsageError,
+)
 from voice.settings import Settings
 from voice.stt import ENGINE_CHOICES
 
-log = logging.getLogger("trust-coach")
+log = logging.getLogger(__name__)
 
 
 # --- argument parsing ------------------------------------------------------------------------
@@ -210,7 +217,7 @@ def _speaker(settings: Settings, *, speak: bool = True):
             else SpeakerSink(settings.output_device))
     try:
         synthesizer = Pyttsx3Synthesizer(settings.speech_rate, settings.voice)
-    except TrustCoachError as error:
+    except SpeechOutputError as error:  # no text-to-speech on this machine: print instead
         print(f"error: {error}; replies will be printed only", file=sys.stderr)
         synthesizer = None
     return Speaker(synthesizer, sink)
@@ -316,8 +323,10 @@ def cmd_say(settings: Settings, text: str | None, list_voices: bool) -> int:
     from voice.tts import Pyttsx3Synthesizer
 
     if list_voices:
-        for voice_id, name in Pyttsx3Synthesizer().voices():
+        synthesizer = Pyttsx3Synthesizer()
+        for voice_id, name in synthesizer.voices():
             print(f"{voice_id}\t{name}")
+        synthesizer.close()
         return EXIT_OK
     if not text:
         raise UsageError("say: give the text to speak")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -21,7 +21,7 @@ from intents.breathing import PACE_STEP, Cue, Pattern, rounds_for, schedule
 from intents.catalog import CRISIS
 from intents.library import Library
 from intents.matcher import Intent, IntentMatcher
-from intents.normalize import normalize
+from intents.normalize import normalize, says_any
 from intents.slots import breathing_pattern
 from voice.audio import AudioChunk
 from voice.clock import Clock
@@ -57,6 +57,40 @@ class Silence:
 
     def spoke(self) -> None:
         pass
+
+
+# What a person can ask of a session while it runs.
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    factor: float  # phase lengths are multiplied by this
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Crisis:
+    intent: Intent
+
+
+Command = Stop | Pause | Resume | Pace | Switch | Crisis
 
 
 @dataclass
@@ -113,8 +147,8 @@ class BreathingSession:
             due = state.anchor + cue.at
             heard = self.listener.listen(due)
             if heard is not None:
-                action = self._command(heard, state.pattern)
-                if action is not None and not self._obey(action, state, cue, result):
+                command = self._command(heard, state.pattern)
+                if command is not None and not self._obey(command, state, result):
                     return result
                 continue  # listen again: the plan may have changed
             self.clock.sleep_until(due)
@@ -124,40 +158,50 @@ class BreathingSession:
             state.index += 1
         return self._finish(state, result)
 
-    def _obey(self, action: tuple[str, object], state: _State, cue: Cue,
-              result: SessionResult) -> bool:
+    def _obey(self, command: Command, state: _State, result: SessionResult) -> bool:
         """Carry out a command heard mid-session; False when the session is over."""
-        kind, value = action
-        due = state.anchor + cue.at  # when the next cue was to come
-        if kind in ("stop", "crisis"):
-            return self._end(result, kind, value)
-        if kind == "pause":
+        if isinstance(command, Stop | Crisis):
+            return self._end(result, command)
+        if isinstance(command, Pause):
             self._say(self.content.lines.paused)
-            if not self._wait_for_resume(state.pattern, result):
+            after = self._wait_for_resume(state.pattern, result)
+            if after is None:
                 return False
             self._say(self.content.lines.resumed)
-        elif kind == "pace":
-            state.pace *= value
-            self._say(self.content.lines.slower if value > 1 else self.content.lines.faster)
+            if not isinstance(after, Resume):  # "slower" or a pattern said while paused
+                return self._obey(after, state, result)
+            # The interrupted breath starts again from its beginning.
+            start = state.plan[_phase_start(state.plan, state.index)]
+            self._replan(state, start.round, start.phase)
+        elif isinstance(command, Pace):
+            state.pace *= command.factor
+            self._say(self.content.lines.slower if command.factor > 1
+                      else self.content.lines.faster)
             # The breath in progress runs its course; the new pace starts with the next phase.
-            self._replan(state, cue.round, cue.phase, start=max(due, self.clock.now()))
-            return True
-        elif kind == "switch":
-            state.pattern = self._pattern(value)
+            nxt = _next_phase(state.plan, state.index)
+            if nxt >= len(state.plan):
+                return True  # the last breath: nothing left to stretch
+            following = state.plan[nxt]
+            due = state.anchor + following.at
+            rest_of_breath = state.plan[state.index:nxt]  # its counts keep their times
+            old_anchor = state.anchor
+            self._replan(state, following.round, following.phase,
+                         start=max(due, self.clock.now()))
+            state.plan = [replace(c, at=old_anchor + c.at - state.anchor)
+                          for c in rest_of_breath] + state.plan
+        elif isinstance(command, Switch):
+            state.pattern = self._pattern(command.pattern)
             state.rounds = None
             result.pattern = state.pattern.name
             self._say(self.content.lines.switched.format(title=state.pattern.title))
-            cue = Cue(0, 0, "", "", 1, 0)  # the new pattern starts from the top
-        elif kind == "resume":
-            return True
-        self._replan(state, cue.round, cue.phase)
+            self._replan(state, 1, 0)  # the new pattern starts from the top
         return True
 
-    def _end(self, result: SessionResult, kind: str, value: object) -> bool:
-        result.ended_by = kind
-        if kind == "crisis":
-            result.crisis = value
+    def _end(self, result: SessionResult, command: Stop | Crisis) -> bool:
+        if isinstance(command, Crisis):
+            result.ended_by, result.crisis = "crisis", command.intent
         else:
+            result.ended_by = "stop"
             self._say(self.content.lines.stopped)
         return False
 
@@ -179,11 +223,11 @@ class BreathingSession:
         if state.plan:
             last = state.plan[-1]
             end = state.anchor + last.at + last.seconds
-            heard = self.listener.listen(end)
-            action = self._command(heard, state.pattern) if heard is not None else None
-            if action is not None and action[0] in ("stop", "crisis"):
-                self._end(result, *action)
-                return result
+            while (heard := self.listener.listen(end)) is not None:  # the last out-breath
+                command = self._command(heard, state.pattern)
+                if isinstance(command, Stop | Crisis):
+                    self._end(result, command)
+                    return result
             self.clock.sleep_until(end)
             self._place_in_sink(state.sink_anchor, last.at + last.seconds)
         result.completed = True
@@ -199,54 +243,50 @@ class BreathingSession:
                              f"{', '.join(patterns)}")
         return patterns[name]
 
-    def _wait_for_resume(self, pattern: Pattern, result: SessionResult) -> bool:
+    def _wait_for_resume(self, pattern: Pattern, result: SessionResult) -> Command | None:
+        """While paused: the command that carries on (resume, or a change that implies it),
+        or None once the session is over."""
         deadline = self.clock.now() + PAUSE_LIMIT
         while self.clock.now() < deadline:
             heard = self.listener.listen(deadline)
             if heard is None:
                 break
-            action = self._command(heard, pattern)
-            if action is None:
-                continue
-            if action[0] in ("resume", "pace", "switch"):
-                return True
-            if action[0] in ("stop", "crisis"):
-                result.ended_by = action[0]
-                result.crisis = action[1] if action[0] == "crisis" else None
-                if action[0] == "stop":
-                    self._say(self.content.lines.stopped)
-                return False
+            command = self._command(heard, pattern)
+            if isinstance(command, Stop | Crisis):
+                self._end(result, command)
+                return None
+            if isinstance(command, Resume | Pace | Switch):
+                return command
         result.ended_by = "pause timeout"
         self._say(self.content.lines.stopped)
-        return False
+        return None
 
     # -- commands ------------------------------------------------------------------------------
 
-    def _command(self, heard: str, pattern: Pattern) -> tuple[str, object] | None:
+    def _command(self, heard: str, pattern: Pattern) -> Command | None:
         """What a heard utterance asks of the session, or None to carry on."""
         text = normalize(heard)
         self.on_line(f'heard during breathing: "{heard}"')
+        intent_id = ""
         if self.matcher is not None:
             intent = self.matcher.understand(heard)
             if intent.id == CRISIS:
-                return "crisis", intent
-        else:
-            intent = None
+                return Crisis(intent)
+            intent_id = intent.id
         commands = self.content.commands
-        if _says(text, commands.pause):
-            return "pause", None
-        if _says(text, commands.resume):
-            return "resume", None
-        intent_id = intent.id if intent else ""
-        if intent_id == "stop" or text in ("stop", "stop it", "that's enough"):
-            return "stop", None
+        if says_any(text, commands.pause):
+            return Pause()
+        if says_any(text, commands.resume):
+            return Resume()
+        if intent_id == "stop" or text in ("stop", "stop it", "that is enough"):
+            return Stop()
         if intent_id == "slower" or text == "slower":
-            return "pace", PACE_STEP
+            return Pace(PACE_STEP)
         if intent_id == "faster" or text == "faster":
-            return "pace", 1 / PACE_STEP
+            return Pace(1 / PACE_STEP)
         named = breathing_pattern(text)
         if named and named != pattern.name and (intent_id == "calm_down" or "breath" in text):
-            return "switch", named
+            return Switch(named)
         return None
 
     # -- sound ---------------------------------------------------------------------------------
@@ -262,7 +302,7 @@ class BreathingSession:
     def _play_cue(self, cue: Cue) -> None:
         self.on_line(f"cue {cue.round}.{cue.phase + 1} {cue.kind}: {cue.text}")
         audio = self._cue_sound(cue)
-        if audio is None or self.speaker.synthesizer is None:
+        if audio is None:
             return
         limit = cue.seconds - 0.05  # leave a breath of silence before the next cue
         if audio.duration > limit:
@@ -298,16 +338,26 @@ class BreathingSession:
 
     def _place_in_sink(self, sink_anchor: float | None, offset: float) -> None:
         """In a WAV file, silence up to where the cue is due, so the file keeps the schedule."""
-        if sink_anchor is None or self.speaker.synthesizer is None:
+        if sink_anchor is None:
             return
         gap = sink_anchor + offset - self.speaker.sink.position
         if gap > 0:
             self.speaker.sink.pause(gap)
 
 
-def _says(text: str, phrases: tuple[str, ...]) -> bool:
-    padded = f" {text} "
-    return any(f" {normalize(p)} " in padded for p in phrases)
+def _phase_start(plan: list[Cue], index: int) -> int:
+    """The index of the cue that began the phase `plan[index]` belongs to."""
+    while index > 0 and plan[index].kind == "count":
+        index -= 1
+    return index
+
+
+def _next_phase(plan: list[Cue], index: int) -> int:
+    """The index of the first cue of the next phase (skipping counts of this one)."""
+    index += 1 if plan[index].kind == "count" else 0
+    while index < len(plan) and plan[index].kind == "count":
+        index += 1
+    return index
 
 
 def _shorten(audio: AudioChunk, seconds: float) -> AudioChunk:

@@ -94,6 +94,13 @@ class MicrophoneSource:
         self.device = device
         self.rate = int(rate or self.info.default_rate)
         self.block_frames = max(1, round(block_seconds * self.rate))
+        sd = _sounddevice()
+        try:  # a setting the device refuses is bad input now, not a retry loop later
+            sd.check_input_settings(device=device, channels=1, dtype="int16",
+                                    samplerate=self.rate)
+        except (sd.PortAudioError, ValueError) as error:
+            raise DeviceError(f"microphone {self.info.name!r} refuses {self.rate} Hz mono "
+                              f"16-bit: {error}") from None
         self.retry_seconds = retry_seconds
         self._frames = 0
 

@@ -21,6 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from intents.phonetics import read_pronunciations
+from voice.paths import writable_cache_dir
+
 log = logging.getLogger(__name__)
 
 BUILDER_VERSION = "1"
@@ -37,16 +40,11 @@ class DomainModel:
         return {"lm": str(self.lm), "dict": str(self.dictionary)}
 
 
-def default_cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "trust-coach"
-
-
 def build_domain_model(sentences: Iterable[str], cache_dir: Path | None = None,
                        general_words: int = GENERAL_WORDS) -> DomainModel:
     corpus = sorted({s.strip() for s in sentences if s.strip()})
     key = hashlib.sha256("\n".join([BUILDER_VERSION, str(general_words), *corpus]).encode())
-    folder = (cache_dir or default_cache_dir()) / f"lm-{key.hexdigest()[:16]}"
+    folder = writable_cache_dir(cache_dir) / f"lm-{key.hexdigest()[:16]}"
     model = DomainModel(folder / "domain.lm", folder / "domain.dict")
     if model.lm.is_file() and model.dictionary.is_file():
         return model
@@ -60,7 +58,7 @@ def _write(model: DomainModel, corpus: list[str], general_words: int) -> None:
     from pocketsphinx.lm import ArpaBoLM
 
     model_dir = Path(pocketsphinx.get_model_path()) / "en-us"
-    pronunciations = _read_dictionary(model_dir / "cmudict-en-us.dict")
+    pronunciations = read_pronunciations(model_dir / "cmudict-en-us.dict")
     kept, dropped = [], set()
     for sentence in corpus:
         words = sentence.split()
@@ -78,25 +76,16 @@ def _write(model: DomainModel, corpus: list[str], general_words: int) -> None:
     lm.compute()
     lm.sent_count = len(kept)  # the builder reads this when writing its header
     vocabulary = sorted(set(lm.grams_1) - {"<s>", "</s>"})
-    temporary_lm = model.lm.with_name(model.lm.name + ".tmp")
+    temporary_lm = model.lm.with_name(f"{model.lm.name}.{os.getpid()}.tmp")
     with temporary_lm.open("w", encoding="utf-8") as out:
         lm.write(out)
-    temporary_dict = model.dictionary.with_name(model.dictionary.name + ".tmp")
+    temporary_dict = model.dictionary.with_name(f"{model.dictionary.name}.{os.getpid()}.tmp")
     with temporary_dict.open("w", encoding="utf-8") as out:
         for word in vocabulary:
             for line in pronunciations[word]:
                 out.write(line)
     temporary_dict.replace(model.dictionary)
     temporary_lm.replace(model.lm)
-
-
-def _read_dictionary(path: Path) -> dict[str, list[str]]:
-    entries: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            head = line.split(None, 1)[0]
-            entries.setdefault(head.split("(", 1)[0], []).append(line)
-    return entries
 
 
 def _general_vocabulary(model_dir: Path, pronunciations: dict[str, list[str]],

@@ -14,15 +14,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from intents.coach import (
-    Action,
     CancelTimer,
     ChangeRate,
     Coach,
+    EndCoaching,
     EndConversation,
     Reply,
     StartBreathing,
@@ -112,7 +112,7 @@ class Turn:
 class Conversation:
     """Turns text into replies, speaks them, and carries out what they ask for (timers,
     breathing, ending). Shared by the voice loop and typed chat; the loop lends it a way to
-    listen during exercises."""
+    listen during exercises, and is told each time we have made a sound in the room."""
 
     def __init__(self, coach: Coach, speaker: Speaker, out: Callable[[str], None] = print, *,
                  report: Callable[[str], None] | None = None, timers: TimerBook | None = None,
@@ -122,9 +122,12 @@ class Conversation:
         self.out = out
         self.report = report or out
         self.timers = timers
+        if timers is not None:
+            coach.timer_running = lambda: timers.active is not None
         self.finished = False
         self.turns: list[Turn] = []
-        self.pending: Action | None = None  # an exercise to run once the current turn is done
+        self.pending: StartBreathing | None = None  # to run once the current turn is done
+        self.after_speaking: Callable[[], None] = lambda: None
         self.breathing = BreathingSession(coach.library, speaker, VirtualClock(),
                                           matcher=coach.matcher, tone=tone,
                                           count_aloud=count_aloud, on_line=self.out)
@@ -141,16 +144,13 @@ class Conversation:
             self.speaker.say(text)
         except SpeechOutputError as error:
             self.report(f"error: {error} (reply printed instead)")
+        self.after_speaking()
 
     def hear(self, text: str, transcript: Transcript | None = None) -> Turn:
-        reply = self.coach.respond(text)
-        if isinstance(reply.action, CancelTimer):
-            # Only we know whether a timer was running, so we word the answer.
-            lines = self.coach.library.timeout
-            cancelled = self.timers.cancel() if self.timers is not None else None
-            reply = replace(reply, text=lines.cancelled if cancelled else lines.no_timer,
-                            action=None)
-        turn = Turn(text, reply, transcript)
+        return self._deliver(text, self.coach.respond(text), transcript)
+
+    def _deliver(self, heard: str, reply: Reply, transcript: Transcript | None = None) -> Turn:
+        turn = Turn(heard, reply, transcript)
         self.turns.append(turn)
         self.out(turn.line())
         self.say(reply.spoken)
@@ -166,6 +166,10 @@ class Conversation:
         elif isinstance(action, StartTimer):
             if self.timers is not None:
                 self.timers.start(action.minutes)
+        elif isinstance(action, CancelTimer | EndCoaching):
+            self.pending = None
+            if self.timers is not None:
+                self.timers.cancel()
         elif isinstance(action, StartBreathing):
             self.pending = action
 
@@ -176,20 +180,15 @@ class Conversation:
     def run_pending(self, clock: Clock, listener: Listener | None = None) -> None:
         """Run the exercise the last reply started, listening with `listener`."""
         action, self.pending = self.pending, None
-        if not isinstance(action, StartBreathing):
+        if action is None:
             return
         self.breathing.clock = clock
         self.breathing.listener = listener or Silence(clock)
         result = self.breathing.run(action.pattern, action.rounds)
-        if result.crisis is not None:
-            reply = self.coach.reply_to(result.crisis)
-            self.out(Turn(result.crisis.text, reply).line())
-            self.say(reply.spoken)
+        if result.crisis is not None:  # said during the exercise: answered like any turn
+            self._deliver(result.crisis.text, self.coach.answer(result.crisis))
         elif result.completed:
             self.coach.breathing_finished(result.pattern)
-
-
-_END = object()
 
 
 def transcribe_recording(engine: SpeechEngine, audio: AudioChunk,
@@ -221,25 +220,37 @@ def transcribe_recording(engine: SpeechEngine, audio: AudioChunk,
 SPEECH_MARGIN = 0.3  # seconds kept after the last loud frame
 
 
+@dataclass(frozen=True, slots=True)
+class _SourceFailed:
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class _EndOfStream:
+    pass
+
+
 class VoiceLoop:
     def __init__(self, source: AudioSource, engine: SpeechEngine, conversation: Conversation,
                  *, endpoint: EndpointSettings | None = None, deaf_tail: float = 0.3,
                  keep_audio_dir: Path | None = None, denoise: bool = True) -> None:
         self.source = source
-        self._clean = CleanTrack() if denoise else None
-        self._fed = 0  # with denoising: the next input sample the recogniser is owed
         self.engine = engine
         self.conversation = conversation
+        conversation.after_speaking = self.spoke
         self.segmenter = UtteranceSegmenter(endpoint)
         self.deaf_tail = deaf_tail
         self.keep_audio_dir = keep_audio_dir
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._clean = CleanTrack() if denoise else None
+        self._fed = 0  # with denoising: the next input sample the recogniser is owed
+        self._fed_started = False
+        self._queue: queue.Queue[AudioChunk | _SourceFailed | _EndOfStream] = queue.Queue()
         self._stop = threading.Event()
         self._converter = AudioChunkConverter()
         self._deaf_until = -1.0
         self._session: SpeechSession | None = None
         self._utterance: list[bytes] = []
-        self._ended = False
+        self.ended = False
         self.stream_time = 0.0  # stream seconds processed so far
 
     def run(self) -> None:
@@ -248,17 +259,18 @@ class VoiceLoop:
         thread.start()
         try:
             while not self.conversation.finished:
-                chunk = self._next_chunk(timeout=TIMER_POLL)
-                self.conversation.check_timers()
-                if chunk is None and not self._ended:
+                chunk = self.next_chunk(timeout=TIMER_POLL)
+                if not self.segmenter.in_speech:  # never talk over someone mid-sentence
+                    self.conversation.check_timers()
+                if chunk is None and not self.ended:
                     continue
-                for transcript in self._process(chunk):
-                    self._answer(transcript)
+                for transcript in self.process(chunk):
+                    self.conversation.hear(transcript.text, transcript)
                     if self.conversation.pending is not None:
                         self._run_exercise()
                     if self.conversation.finished:
                         break
-                if self._ended:
+                if self.ended:
                     break
         finally:
             self._stop.set()
@@ -266,46 +278,48 @@ class VoiceLoop:
 
     def _produce(self) -> None:
         try:
-            self.source.run(self._queue.put, self._queue.put, self._stop)
+            self.source.run(self._queue.put, lambda e: self._queue.put(_SourceFailed(e)),
+                            self._stop)
         finally:
-            self._queue.put(_END)
+            self._queue.put(_EndOfStream())
 
     # -- audio in ------------------------------------------------------------------------------
 
-    def _next_chunk(self, timeout: float | None) -> AudioChunk | None:
-        """The next converted chunk; None on timeout or at the end of the stream (which also
-        flushes the last utterance through `_pending_tail`)."""
-        if self._ended:
+    def next_chunk(self, timeout: float | None) -> AudioChunk | None:
+        """The next chunk, converted; None on timeout, after a reported source error, or at
+        the end of the stream (after which `ended` is true)."""
+        if self.ended:
             return None
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
-        if item is _END:
-            self._ended = True
-            chunk = self._converter.flush()
-        elif isinstance(item, Exception):
-            self.conversation.report(f"error: {item}")
+        if isinstance(item, _EndOfStream):
+            self.ended = True
+            return self._converter.flush()
+        if isinstance(item, _SourceFailed):
+            self.conversation.report(f"error: {item.error}")
             return None
-        else:
-            chunk = self._converter.convert(item)
-        return chunk
+        return self._converter.convert(item)
 
-    def _process(self, chunk: AudioChunk | None) -> list[Transcript]:
+    def process(self, chunk: AudioChunk | None) -> list[Transcript]:
         """Feed one chunk (or, at the end, nothing) through endpointing and recognition; the
         transcripts of the utterances it completes."""
         done: list[Transcript] = []
+        events = []
         if chunk is not None:
             self.stream_time = chunk.end
             if self._clean is not None:
                 self._clean.push(chunk)
             if chunk.end <= self._deaf_until:
+                # Our own voice is coming back in. Speech that began before we started is
+                # still a person's: finish it and answer it (it may be a crisis).
+                if self._session is not None and (cut := self._finish("cut by our voice")):
+                    done.append(cut)
                 self.segmenter.skip()
-                return done  # captured while we were talking
+                return done
             events = list(self.segmenter.feed(chunk))
-        else:
-            events = []
-        if self._ended:
+        if self.ended:
             events += list(self.segmenter.end_of_stream())
         for event in events:
             if (transcript := self._on_event(event)) is not None:
@@ -321,18 +335,16 @@ class VoiceLoop:
         elif isinstance(event, SpeechAudio) and self._session is not None:
             self._accept(event.audio)
         elif isinstance(event, SpeechEnded) and self._session is not None:
-            transcript = self._session.finish()
-            self._session = None
-            log.debug("utterance ended at %.2f s (%s): %r", event.end, event.reason,
-                      transcript.text)
-            self._keep(transcript)
-            if not transcript.is_empty:  # a cough or a door: nothing to answer
-                return transcript
+            return self._finish(event.reason)
         return None
 
-    def _answer(self, transcript: Transcript) -> None:
-        self.conversation.hear(transcript.text, transcript)
-        self.spoke()
+    def _finish(self, reason: str) -> Transcript | None:
+        transcript = self._session.finish()
+        self._session = None
+        log.debug("utterance ended at %.2f s (%s): %r", self.stream_time, reason,
+                  transcript.text)
+        self._keep(transcript)
+        return None if transcript.is_empty else transcript  # a cough or a door: no answer
 
     def spoke(self) -> None:
         """What we just said came out of a speaker in the room: don't listen to it."""
@@ -365,18 +377,25 @@ class VoiceLoop:
 
     def _keep(self, transcript: Transcript) -> None:
         """Only with --keep-audio DIR: the utterance's audio and transcript, for the person's
-        own review. Off by default; nothing is stored otherwise."""
+        own review, readable by them alone. Off by default; nothing is stored otherwise."""
         if self.keep_audio_dir is None:
             return
-        self.keep_audio_dir.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        index = len(list(self.keep_audio_dir.glob("*.wav")))
-        wav = self.keep_audio_dir / f"{stamp}-{index:04d}.wav"
-        with WavWriter(wav, 16_000) as writer:
-            writer.write(AudioChunk(b"".join(self._utterance), 16_000, 2, 1))
-        with (self.keep_audio_dir / "transcripts.jsonl").open("a", encoding="utf-8") as log_file:
-            log_file.write(json.dumps({"audio": wav.name, "text": transcript.text,
-                                       "confidence": transcript.confidence}) + "\n")
+        try:
+            self.keep_audio_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            index = len(list(self.keep_audio_dir.glob("*.wav")))
+            wav = self.keep_audio_dir / f"{stamp}-{index:04d}.wav"
+            with WavWriter(wav, 16_000) as writer:
+                writer.write(AudioChunk(b"".join(self._utterance), 16_000, 2, 1))
+            wav.chmod(0o600)
+            log_path = self.keep_audio_dir / "transcripts.jsonl"
+            with log_path.open("a", encoding="utf-8") as log_file:
+                log_file.write(json.dumps({"audio": wav.name, "text": transcript.text,
+                                           "confidence": transcript.confidence}) + "\n")
+            log_path.chmod(0o600)
+        except (OSError, TrustCoachError) as error:
+            self.conversation.report(f"error: {self.keep_audio_dir}: cannot keep audio "
+                                     f"({error})")
 
 
 TIMER_POLL = 0.5  # seconds between looks at the break timer while nobody speaks
@@ -395,16 +414,16 @@ class _LoopListener:
             if self._heard:
                 return self._heard.pop(0).text
             now = self.clock.now()
-            if now >= until or self.loop._ended:
+            if now >= until or self.loop.ended:
                 self.clock.sleep_until(until)
                 return None
             if isinstance(self.clock, _StreamClock):
-                chunk = self.loop._next_chunk(timeout=None)
+                chunk = self.loop.next_chunk(timeout=None)
             else:
-                chunk = self.loop._next_chunk(timeout=until - now)
-            if chunk is None and not self.loop._ended:
+                chunk = self.loop.next_chunk(timeout=until - now)
+            if chunk is None and not self.loop.ended:
                 continue
-            self._heard += self.loop._process(chunk)
+            self._heard += self.loop.process(chunk)
 
     def spoke(self) -> None:
         self.loop.spoke()
@@ -422,6 +441,6 @@ class _StreamClock:
         return max(self.loop.stream_time, self._after_end)
 
     def sleep_until(self, moment: float) -> None:
-        if self.loop._ended:
+        if self.loop.ended:
             self._after_end = max(self._after_end, moment)
         # Otherwise the listener advances time by reading the recording up to the moment.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,15 +9,8 @@ from intents.library import DEFAULT_LIBRARY
 from intents.matcher import DEFAULT_THRESHOLD
 from voice.endpoint import EndpointSettings
 from voice.models import default_models_root
+from voice.paths import state_dir
 from voice.tts import DEFAULT_RATE
-
-
-def default_state_dir() -> Path:
-    """Where timers and other small state live between runs (XDG state directory)."""
-    if env := os.environ.get("TRUST_COACH_STATE"):
-        return Path(env)
-    base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return base / "trust-coach"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,5 +42,5 @@ class Settings:
     count_aloud: bool = False
     tone: bool = False
     # state and privacy
-    state_dir: Path = field(default_factory=default_state_dir)
+    state_dir: Path = field(default_factory=state_dir)
     keep_audio_dir: Path | None = None  # off unless the person turns it on

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from intents.coach import MAX_BREAK as MAX_MINUTES
+from intents.coach import MIN_BREAK as MIN_MINUTES
 
-MIN_MINUTES, MAX_MINUTES = 10, 120
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +33,13 @@ class TimerBook:
         self.path = state_dir / "timers.json"
         self.now = now
         self.report = report or (lambda line: log.warning("%s", line))
+        self._write_failed = False
         self._timer = self._load()
 
     def _load(self) -> Timer | None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             self._set_aside(f"cannot read ({error})")
@@ -60,14 +62,28 @@ class TimerBook:
         self.report(f"error: {self.path}: {problem}; kept as {broken.name}, timers start empty")
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        body = {"timer": asdict(self._timer) if self._timer else None}
-        temporary.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-        temporary.replace(self.path)
+        """Write atomically; if the state folder cannot be written, say so once and keep the
+        timer in memory for this run."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            body = {"timer": asdict(self._timer) if self._timer else None}
+            temporary.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+            temporary.replace(self.path)
+        except OSError as error:
+            if not self._write_failed:
+                self.report(f"error: {self.path.parent}: cannot save the timer "
+                            f"({error.strerror or error}); it will not survive a restart")
+            self._write_failed = True
+
+    def _refresh(self) -> None:
+        """Another trust-coach (`trust-coach timers --cancel`) may have changed the file."""
+        if not self._write_failed:
+            self._timer = self._load()
 
     @property
     def active(self) -> Timer | None:
+        self._refresh()
         return self._timer
 
     def start(self, minutes: int) -> Timer:
@@ -79,6 +95,7 @@ class TimerBook:
         return self._timer
 
     def cancel(self) -> Timer | None:
+        self._refresh()
         timer, self._timer = self._timer, None
         if timer is not None:
             self._save()
@@ -86,9 +103,11 @@ class TimerBook:
 
     def take_due(self) -> Timer | None:
         """The timer if it has run out (and forget it), else None."""
+        self._refresh()
         if self._timer is not None and self._timer.due <= self.now():
             return self.cancel()
         return None
 
     def seconds_left(self) -> float | None:
-        return None if self._timer is None else max(0.0, self._timer.due - self.now())
+        timer = self.active
+        return None if timer is None else max(0.0, timer.due - self.now())

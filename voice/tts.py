@@ -9,13 +9,14 @@ speaker and the WAV file, and playback goes through the one sounddevice seam.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Protocol
 
+from intents.library import sentences
 from voice.audio import (
     AudioChunk,
     AudioFormat,
@@ -25,7 +26,7 @@ from voice.audio import (
     read_wav_info,
     silence,
 )
-from voice.errors import AudioFileError, SpeechOutputError, TrustCoachError
+from voice.errors import AudioFileError, SpeechOutputError, TrustCoachError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,6 @@ MIN_RATE, MAX_RATE = 90, 260
 GAP_BETWEEN_REPLIES = 1.0  # seconds of silence between replies in a WAV file
 SENTENCE_GAP = 0.12  # seconds between sentences, on top of espeak's own pause
 FILE_WAIT = 3.0  # seconds to wait for the driver to write its file
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
 
 
 def _silence_driver_prints() -> None:
@@ -68,6 +65,8 @@ class Pyttsx3Synthesizer:
                 f"text-to-speech unavailable ({error}); install espeak-ng") from None
         _silence_driver_prints()
         self._dir = Path(tempfile.mkdtemp(prefix="trust-coach-tts-"))
+        # Removed when this object goes, even if nobody calls close().
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._count = 0
         # Voice and rate live in the one espeak instance every synthesizer shares, so each
         # synthesizer re-applies its own before every sentence.
@@ -104,14 +103,14 @@ class Pyttsx3Synthesizer:
         for voice_id, name in self.voices():
             if lowered in voice_id.lower() or lowered in name.lower():
                 return voice_id
-        raise SpeechOutputError(f"voice {wanted!r} not found; 'trust-coach say --list-voices' "
-                                "shows the installed voices")
+        raise UsageError(f"voice {wanted!r} not found; 'trust-coach say --list-voices' "
+                         "shows the installed voices")
 
     def synthesize(self, text: str) -> AudioChunk:
         """One sentence at a time: pyttsx3's espeak driver sometimes returns from runAndWait
         before a long, multi-sentence text is finished (about one reply in a hundred here),
         while single sentences were reliable in the same test."""
-        parts = [self._synthesize_sentence(s) for s in _sentences(text)]
+        parts = [self._synthesize_sentence(s) for s in sentences(text)]
         parts = [p for p in parts if p.frames]
         if not parts:
             raise SpeechOutputError(f"text-to-speech produced no audio for {text[:40]!r}")
@@ -145,7 +144,7 @@ class Pyttsx3Synthesizer:
             target.unlink(missing_ok=True)
 
     def close(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._cleanup()
 
 
 def _default_voice(engine) -> str:
@@ -178,7 +177,7 @@ class WavFileSink:
         self.path = Path(path)
         self.rate = rate
         self.pace = pace
-        self._writer: WavWriter | None = None
+        self._writer = WavWriter(self.path, rate)  # a path we cannot write fails at once
         self.onsets: list[float] = []
 
     @property
@@ -187,10 +186,10 @@ class WavFileSink:
 
     @property
     def position(self) -> float:
-        return self._writer.seconds_written if self._writer else 0.0
+        return self._writer.seconds_written
 
     def play(self, chunk: AudioChunk) -> None:
-        writer = self._open()
+        writer = self._writer
         if chunk.rate != self.rate or chunk.channels != 1 or chunk.width != 2:
             chunk = convert_all([chunk], _fmt(self.rate))
         self.onsets.append(writer.seconds_written)
@@ -201,16 +200,10 @@ class WavFileSink:
 
     def pause(self, seconds: float) -> None:
         if seconds > 0:
-            self._open().write(silence(seconds, _fmt(self.rate)))
-
-    def _open(self) -> WavWriter:
-        if self._writer is None:
-            self._writer = WavWriter(self.path, self.rate)
-        return self._writer
+            self._writer.write(silence(seconds, _fmt(self.rate)))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        self._writer.close()
 
 
 class SilentSink:
@@ -254,9 +247,9 @@ class Speaker:
                 # Replies in a file follow each other; leave the pause a listener would hear.
                 self.sink.pause(GAP_BETWEEN_REPLIES)
             self.sink.play(audio)
-        except SpeechOutputError:
+        except (SpeechOutputError, AudioFileError):
             raise
-        except TrustCoachError as error:
+        except TrustCoachError as error:  # a speaker that vanished, say
             raise SpeechOutputError(str(error)) from None
         return audio.duration
 

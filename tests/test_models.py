@@ -170,9 +170,10 @@ def test_download_verifies_unpacks_and_the_model_then_works(server, tmp_path):
     base, files = server
     digest = hashlib.sha256(files["/model.zip"]).hexdigest()
     seen = []
-    target = download_model(_entry(f"{base}/model.zip", digest), tmp_path,
-                            progress=lambda got, total: seen.append((got, total)))
-    assert target == tmp_path / "vosk-model-test"
+    done = download_model(_entry(f"{base}/model.zip", digest), tmp_path,
+                          progress=lambda got, total: seen.append((got, total)))
+    target = done.path
+    assert target == tmp_path / "vosk-model-test" and done.sha256 == digest
     assert seen[-1] == (len(files["/model.zip"]), len(files["/model.zip"]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vosk-model-test"]  # no leftovers
     engine = VoskEngine(target, grammar_phrases=["안녕하세요", "감사합니다"])
@@ -223,6 +224,7 @@ def test_the_download_command_end_to_end(server, tmp_path):
                    "--models-dir", str(models))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"installed {models / 'vosk-model-test'}"
+    assert f"sha256 {digest}" in done.stderr
     listed = run_cli("models", "list", "--catalog", str(catalog), "--models-dir", str(models))
     assert "installed" in listed.stdout
     unknown = run_cli("models", "download", "nope", "--catalog", str(catalog))

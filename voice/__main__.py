@@ -471,8 +471,9 @@ def cmd_models(action: str, name: str | None, catalog: Path | None, models_dir: 
             share = f" ({100 * received / total:.0f}%)" if total else ""
             print(f"  {received / 1e6:.1f} MB{share}", file=sys.stderr)
 
-    target = download_model(entry, root, force=force, progress=progress)
-    print(f"installed {target}")
+    done = download_model(entry, root, force=force, progress=progress)
+    print(f"installed {done.path}")
+    print(f"sha256 {done.sha256}", file=sys.stderr)
     return EXIT_OK
 
 

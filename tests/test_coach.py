@@ -83,6 +83,22 @@ def test_did_you_mean_and_the_answers_it_accepts(coach, library):
     assert coach.respond("no").text == library.entry("impact.suspicion").reply
 
 
+def test_a_request_between_two_topics_is_asked_about(coach, library):
+    """The real matcher: the request sits between the tip and the cause, and the answer may
+    name an option by words from its title."""
+    question = coach.respond("is hiding things from him ever okay")
+    assert question.text == library.lines.did_you_mean.format(
+        first=library.title("tip.secrecy"), second=library.title("cause.secrecy"))
+    assert coach.respond("the lack of transparency").text == library.entry("cause.secrecy").reply
+    # A short follow-up continues the topic.
+    assert coach.respond("why").text == library.entry("cause.secrecy").follow_up[0]
+
+
+def test_a_clear_request_is_answered_without_a_question(coach, library):
+    assert coach.respond("how do i use i statements").text == library.entry(
+        "i_statements").reply
+
+
 def test_an_unclear_answer_is_asked_once_more_then_dropped(coach, library):
     coach.reply_to(_ambiguous("cause.lies", "cause.secrecy"))
     retry = coach.respond("blah blah blah")

@@ -123,3 +123,16 @@ def test_speech_cut_short_by_our_own_voice_is_still_answered(pocketsphinx_restri
     for chunk in chunks[20:]:
         heard += loop.process(chunk)
     assert len(heard) == 1 and matcher.understand(heard[0].text).id == "crisis", heard
+
+
+def test_a_plain_stop_is_answered_and_starts_nothing(library, matcher):
+    lines: list[str] = []
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lines.append)
+    conversation.hear("stop")
+    assert "| intent: stop" in lines[-1]
+    assert conversation.pending is None and not conversation.finished
+    conversation.hear("help me calm down")
+    assert conversation.pending is not None  # an exercise about to start
+    conversation.act(conversation.coach.respond("stop"))
+    assert conversation.pending is None

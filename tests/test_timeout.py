@@ -33,7 +33,13 @@ def test_time_out_explains_then_offers_a_timer(library, matcher):
 
 @pytest.mark.parametrize(("answer", "minutes"), [("make it half an hour", 30),
                                                  ("forty five minutes", 45),
-                                                 ("ten minutes", 10)])
+                                                 ("ten minutes", 10),
+                                                 ("an hour and a half", 90),
+                                                 ("one and a half hours", 90),
+                                                 ("one hour fifteen minutes", 75),
+                                                 ("three quarters of an hour", 45),
+                                                 ("a hundred and twenty minutes", 120),
+                                                 ("two hours", 120)])
 def test_any_length_from_ten_to_a_hundred_and_twenty_minutes(library, matcher, answer, minutes):
     coach = Coach(library, matcher)
     coach.respond("we need a time out")
@@ -45,6 +51,12 @@ def test_out_of_range_is_asked_again(library, matcher):
     coach.respond("we need a time out")
     assert coach.respond("five minutes").text == library.timeout.out_of_range
     assert coach.respond("twenty five minutes").action == StartTimer(25)
+
+
+def test_longer_than_two_hours_is_asked_again(library, matcher):
+    coach = Coach(library, matcher)
+    coach.respond("we need a time out")
+    assert coach.respond("two hours and a half").text == library.timeout.out_of_range
 
 
 def test_the_timer_survives_a_restart_and_rings(tmp_path, library, matcher):

@@ -153,8 +153,7 @@ class BreathingSession:
                 continue  # listen again: the plan may have changed
             self.clock.sleep_until(due)
             self._place_in_sink(state.sink_anchor, cue.at)
-            result.onsets.append((due, self.clock.now()))
-            self._play_cue(cue)
+            self._play_cue(cue, due, result)
             state.index += 1
         return self._finish(state, result)
 
@@ -213,6 +212,8 @@ class BreathingSession:
         state.plan = schedule(state.pattern, dict(self.content.cues), total, state.pace,
                               count_aloud=self.count_aloud and not self.tone,
                               first_round=first_round, first_phase=first_phase)
+        for cue in state.plan:  # synthesise every cue now, so none is late for its time
+            self._cue_sound(cue)
         now = self.clock.now()
         state.anchor = now if start is None else start
         sink = self._sink_position()
@@ -299,14 +300,15 @@ class BreathingSession:
             self.on_line(f"error: {error}")
         self.listener.spoke()
 
-    def _play_cue(self, cue: Cue) -> None:
+    def _play_cue(self, cue: Cue, due: float, result: SessionResult) -> None:
         self.on_line(f"cue {cue.round}.{cue.phase + 1} {cue.kind}: {cue.text}")
         audio = self._cue_sound(cue)
+        if audio is not None and audio.duration > cue.seconds - 0.05:
+            audio = _shorten(audio, cue.seconds - 0.05)  # a breath of silence before the next
+        # The onset is when the sound starts, after any synthesis: what a listener hears.
+        result.onsets.append((due, self.clock.now()))
         if audio is None:
             return
-        limit = cue.seconds - 0.05  # leave a breath of silence before the next cue
-        if audio.duration > limit:
-            audio = _shorten(audio, limit)
         try:
             self.speaker.sink.play(audio)
         except Exception as error:  # a speaker failing mid-session must not end the loop

@@ -27,6 +27,7 @@ from intents.coach import (
     Reply,
     StartBreathing,
     StartTimer,
+    StopAll,
 )
 from voice.audio import AudioChunk, AudioChunkConverter, WavWriter, iter_wav_chunks, read_wav_info
 from voice.breathing_session import BreathingSession, Listener, Silence
@@ -166,6 +167,10 @@ class Conversation:
         elif isinstance(action, StartTimer):
             if self.timers is not None:
                 self.timers.start(action.minutes)
+        elif isinstance(action, StopAll):
+            # Speech already ended (the microphone is off while it speaks) and an exercise
+            # stops inside its own session; what is left to stop is one about to start.
+            self.pending = None
         elif isinstance(action, CancelTimer | EndCoaching):
             self.pending = None
             if self.timers is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from conftest import recording
@@ -136,3 +138,104 @@ def test_a_plain_stop_is_answered_and_starts_nothing(library, matcher):
     assert conversation.pending is not None  # an exercise about to start
     conversation.act(conversation.coach.respond("stop"))
     assert conversation.pending is None
+
+
+class Room:
+    """A quiet room with a microphone (this source) and a speaker in it (`RoomSpeaker`):
+    whatever the speaker plays reaches the microphone while it plays, on one real-time line.
+
+    `answer` is what the person says, and when: after the coach's how-manieth sound, and how
+    many seconds after that sound ended."""
+
+    live = True
+    rate = 16_000
+
+    def __init__(self, opening: AudioChunk, answer: tuple[int, float, AudioChunk],
+                 seconds: float) -> None:
+        self.track = np.random.default_rng(3).normal(0, 30, int(seconds * self.rate))
+        self.mix(0.5, opening)
+        self.answer = answer
+        self.played: list[tuple[float, float]] = []  # (start, end) of each sound, room time
+        self.started: float | None = None  # when the microphone was opened
+        self.leave_at = seconds  # the recording ends a little after the coach's last word
+        self._delivered = 0
+
+    def mix(self, at: float, chunk: AudioChunk) -> None:
+        samples = pcm16(convert_all([chunk])).astype(np.float64)
+        start = int(at * self.rate)
+        room = self.track[start:start + len(samples)]
+        room += samples[:len(room)]
+
+    def now(self) -> float:
+        return 0.0 if self.started is None else time.monotonic() - self.started
+
+    def describe(self) -> str:
+        return "a room with a speaker in it"
+
+    def position(self) -> float:
+        return self._delivered / self.rate
+
+    def run(self, emit, report, stop) -> None:
+        self.started = time.monotonic()
+        step = self.rate // 20
+        for start in range(0, len(self.track) - step, step):
+            if start / self.rate > self.leave_at:
+                return
+            if stop.wait(max(0.0, (start + step) / self.rate - self.now())):
+                return
+            block = np.clip(self.track[start:start + step], -32768, 32767).astype("<i2")
+            self._delivered = start + step
+            emit(AudioChunk(block.tobytes(), self.rate, 2, 1, start / self.rate))
+
+
+class RoomSpeaker:
+    audible = True
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+
+    def play(self, chunk: AudioChunk) -> None:
+        room = self.room
+        at = room.now()
+        room.played.append((at, at + chunk.duration))
+        if room.started is None:  # before the microphone opens: nobody hears it, no need to wait
+            return
+        room.mix(at, chunk)
+        count, delay, speech = room.answer
+        if len(room.played) == count:
+            room.mix(at + chunk.duration + delay, speech)
+        elif len(room.played) == count + 1:  # the coach's answer to it
+            room.leave_at = at + chunk.duration + 2.0
+        time.sleep(chunk.duration)
+
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_breathing_cues_coming_back_into_the_microphone_are_not_commands(
+        pocketsphinx_restricted, library, matcher):
+    """"And out, slowly" must not be heard as "slower", nor any cue as anything else: the
+    session runs on until the person, not the coach, says stop."""
+    assert "slowly" in library.breathing.cues["out"]
+    # Sounds played: the greeting, the reply, the caution, then cues. The person says "stop"
+    # 1.5 s after the second cue (the first breath out) has ended, while the coach is quiet.
+    room = Room(read_speech_wav(recording("piper-joe--calm-help.wav")),
+                (5, 1.5, read_speech_wav(recording("piper-joe--cmd-stop.wav"))), 45.0)
+    lines: list[str] = []
+    conversation = Conversation(Coach(library, matcher),
+                                Speaker(Pyttsx3Synthesizer(), RoomSpeaker(room)),
+                                out=lines.append)
+    VoiceLoop(room, pocketsphinx_restricted, conversation).run()
+    heard = [line for line in lines if "heard during breathing" in line]
+    cues = [line for line in lines if line.startswith("cue ")]
+    said = [line for line in lines if line.startswith("coach:")]
+    assert "| intent: calm_down" in next(line for line in lines if "heard:" in line), lines
+    assert len(heard) == 1 and "stop" in heard[0], lines  # the cues were never heard
+    assert [c.split(":")[0] for c in cues] == ["cue 1.1 in", "cue 1.2 out"], lines
+    assert said[-2:] == [f'coach: "{library.breathing.lines.caution}"',
+                         f'coach: "{library.breathing.lines.stopped}"'], lines
+    assert len(room.played) == 6  # greeting, reply, caution, two cues, "we'll stop there"

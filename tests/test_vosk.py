@@ -102,6 +102,19 @@ def test_grammar_keeps_only_words_the_model_knows(korean_grammar):
     assert grammar == ["안녕하세요", "감사합니다"]  # this model has no [unk] word
 
 
+def test_grammar_ends_with_unk_when_the_model_has_it():
+    """English Vosk models have an [unk] word: out-of-grammar speech goes there, so it comes
+    out as [unk] (and then `none`) rather than as the nearest phrase. The Korean model has no
+    [unk]; here a vocabulary that has one stands in for an English model's word list."""
+    from voice.vosk_engine import UNKNOWN, build_grammar
+
+    vocabulary = {"help", "me", "calm", "down", "[unk]"}
+    grammar = json.loads(build_grammar(["help me calm down", "help me relax"],
+                                       vocabulary.__contains__))
+    assert UNKNOWN == "[unk]"
+    assert grammar == ["help me calm down", "help me", "[unk]"]
+
+
 def test_partial_result_and_finish(korean):
     session = korean.start()
     audio = read_speech_wav(recording("ko--annyeong-gamsa.wav"))

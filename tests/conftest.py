@@ -20,9 +20,11 @@ DATA = ROOT / "tests" / "data"
 def private_dirs(tmp_path_factory):
     """Caches and state go to temporary folders, never the developer's home."""
     base = tmp_path_factory.mktemp("xdg")
-    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_STATE_HOME")}
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_STATE_HOME",
+                                            "XDG_CONFIG_HOME")}
     os.environ["XDG_CACHE_HOME"] = str(base / "cache")
     os.environ["XDG_STATE_HOME"] = str(base / "state")
+    os.environ["XDG_CONFIG_HOME"] = str(base / "config")  # no settings file unless a test writes one
     yield base
     for key, value in saved.items():
         if value is None:

@@ -76,6 +76,41 @@ def test_region_changes_the_hotlines():
     assert "999" in reply and "116 123" in reply and "911" not in reply
 
 
+def _with_settings(tmp_path, text: str) -> dict[str, str]:
+    path = tmp_path / "settings.toml"
+    path.write_text(text, encoding="utf-8")
+    return {"TRUST_COACH_SETTINGS": str(path)}
+
+
+def test_the_region_can_be_chosen_once_in_the_settings_file(tmp_path):
+    env = _with_settings(tmp_path, 'region = "au"\n')
+    result = run_cli("understand", "--text", "he hit me", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)["reply"]
+    assert "call 000" in reply and "1800 737 732" in reply and "911" not in reply
+    # The command line wins over the file.
+    result = run_cli("understand", "--text", "he hit me", "--json", "--region", "US", env=env)
+    assert "911" in json.loads(result.stdout)["reply"]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('regoin = "UK"\n', "unknown setting 'regoin'"),
+    ("rate = \"fast\"\n", "setting 'rate' must be a whole number, not 'fast'"),
+    ("tone = 1\n", "setting 'tone' must be true or false, not 1"),
+    ('engine = "whisper"\n', "setting 'engine' must be one of auto, vosk, pocketsphinx"),
+    ("region = \n", "is not valid TOML"),
+    ('region = "XX"\n', "unknown region 'XX'"),
+])
+def test_a_broken_settings_file_is_one_line_naming_it_and_exit_2(tmp_path, text, problem):
+    env = _with_settings(tmp_path, text)
+    result = run_cli("understand", "--text", "hello", "--json", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and problem in lines[0], result.stderr
+    if "region 'XX'" not in problem:
+        assert str(tmp_path / "settings.toml") in lines[0]
+
+
 def test_listen_answers_each_request_in_a_recorded_conversation(tmp_path):
     out = tmp_path / "replies.wav"
     result = run_cli("listen", "--input", str(recording("conversation.wav")), "--output",

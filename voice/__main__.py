@@ -41,13 +41,13 @@ class _Parser(argparse.ArgumentParser):
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speech recognition")
-    g.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+    g.add_argument("--engine", choices=ENGINE_CHOICES,
                    help="auto: Vosk when a Vosk model is available, otherwise PocketSphinx")
     g.add_argument("--model", type=Path, help="Vosk model directory (else $TRUST_COACH_MODEL, "
                    "else the first model in models/)")
-    g.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=True,
+    g.add_argument("--denoise", action=argparse.BooleanOptionalAction,
                    help="suppress steady background noise before recognition (default: on)")
-    g.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
+    g.add_argument("--grammar", action=argparse.BooleanOptionalAction,
                    help="restricted vocabulary built from the library (default: on): a Vosk "
                    "grammar with [unk], or a PocketSphinx language model with an open path")
 
@@ -56,7 +56,7 @@ def _content_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("understanding")
     g.add_argument("--library", type=Path, help="content directory (default: the built-in "
                    "intents/library)")
-    g.add_argument("--region", default="US", help="hotlines for US, UK, IE, CA, AU, NZ or EU")
+    g.add_argument("--region", help="hotlines for US (default), UK, IE, CA, AU, NZ or EU")
     g.add_argument("--threshold", type=float, help="confidence below which nothing matches")
 
 
@@ -70,8 +70,9 @@ def _voice_options(p: argparse.ArgumentParser) -> None:
 
 def _breathing_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("breathing")
-    g.add_argument("--tone", action="store_true", help="soft tones instead of spoken cues")
-    g.add_argument("--count", action="store_true", help="count the seconds aloud")
+    g.add_argument("--tone", action="store_true", default=None,
+                   help="soft tones instead of spoken cues")
+    g.add_argument("--count", action="store_true", default=None, help="count the seconds aloud")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,11 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """The only place where command-line arguments become settings."""
+    """The only place where settings are made: the settings file first (settings.toml; see
+    README), then the command line, which wins."""
     from voice.devices import parse_device
+    from voice.settings import read_settings_file, settings_file
 
     settings = Settings()
-    values: dict[str, object] = {}
+    values: dict[str, object] = read_settings_file(settings_file())
+    for name in ("device", "output_device"):
+        if name in values:
+            values[name] = parse_device(str(values[name]))
     simple = {"engine": "engine", "model": "model", "grammar": "grammar", "denoise": "denoise",
               "input": "input_path",
               "realtime": "realtime", "output": "output_path", "text_only": "text_only",

@@ -56,6 +56,10 @@ class LibraryError(_FileProblem):
         super().__init__(path, f"{where}: {problem}" if where else problem)
 
 
+class SettingsFileError(_FileProblem):
+    """The settings file (settings.toml) is not TOML, or has an unknown or ill-typed setting."""
+
+
 class DeviceError(BadInputError):
     """An audio device that is missing, unplugged or refuses the stream."""
 

@@ -109,7 +109,8 @@ _IDIOMS = [
     r"stab\w* (?:me|us) in the back",
     r"push\w* (?:me|us) (?:to|into) (?:apply|start|try|go|do|be|take|get|talk|open|see|join|"
     r"quit|change|run|study|exercise|work|ask|sign|enter|make)",
-    r"drag\w* (?:me|us) (?:round|around|along|to (?:his|her|their|the) (?:\w+ )?(?:party|"
+    r"drag\w* (?:me|us) (?:(?:round|around|along)(?! by)|to (?:his|her|their|the) (?:\w+ )?"
+    r"(?:party|"
     r"shops?|mall|wedding|match|game|concert|work|office|meeting|dinner|family|gym|church))",
     r"thr(?:ew|ow|ows|own) (?:me|us) a (?:\w+ )?(?:party|bone|curveball|lifeline|look)",
     r"thr(?:ew|ow|ows|own) (?:a|the) (?:ball|stick|frisbee|toy)",
@@ -163,6 +164,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
                   r"(?:was|were|am|was not|were not|am not|had not) (?:\w+ )?(?:around|here|alive|"
                   r"gone|born))"),
     ("self_harm", r"\b(?:no one|nobody|no body) would (?:even )?(?:miss|notice|care)\b"),
+    ("self_harm", r"\bif i (?:was|were) (?:gone|dead|not here|not around|no longer here)\b"
+                  r"(?! (?:for|on|to|at|over|during|until|till|while|away|out|abroad)\b)"),
     ("self_harm", r"\b(?:never|not) wake up\b"),
     ("self_harm", r"\bnothing matters any ?more\b|\bi am ready to die\b|"
                   r"\b(?:want to|so i can|so i could|wish i could|going to|could just|can just) "
@@ -204,6 +207,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("violence", r"\b(?:physically|physical) (?:hurt\w*|abus\w*|violent|attack\w*|harm\w*|"
                  r"aggressive|hit\w*)|\b(?:gets?|got|getting) physical\b|\bviolen(?:t|ce)\b"),
     ("violence", r"\b(?:beat|beats|beating) (?:me|us|her|him) up\b|\bbeat up\b"),
+    ("violence", r"\b(?:by|bye) (?:my|the|her) (?:hair|throat|neck)\b|"
+                 r"\b(?:he|she|they) (?:\w+ )?pull\w* (?:out )?my hair\b"),
     ("violence", rf"\b(?:stomp\w*|stamp\w*|step(?:ped|s)? on|chop\w*|stub\w* (?:\w+ ){{0,2}}out "
                  rf"on|put (?:\w+ ){{0,2}}out on) (?:\w+ ){{0,2}}(?:my|me|on) (?:\w+ )?{_BODY}\b|"
                  r"\bkarate chop\w*|\b(?:he|she) (?:stomp|stamp)(?:ed|s)? on\b"),
@@ -235,7 +240,7 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("trapped", r"\block(?:s|ed|ing)? (?:me|us) (?:\w+ )?(?:in|out|up|inside)\b"),
     ("trapped", r"\b(?:locked|trapped|stuck) (?:in|inside) (?:the|a|my|our|his|her) "
                 r"(?:house|home|room|bedroom|bathroom|basement|car|apartment|flat|closet)"),
-    ("trapped", r"\bkeeps? (?:me|us) (?:locked|shut) (?:in|up|inside)\b"),
+    ("trapped", r"\bkeeps? (?:me|us) (?:locked|lock|lack|shut) (?:in|up|inside)\b"),
     ("trapped", r"\b(?:not|never|refuses? to|refused to) let (?:me|us) (?:\w+ )?(?:leave|go|out|"
                 r"see|talk|call|visit|have|use|get up|sleep|eat|work|speak|text)\b"),
     ("trapped", r"\bnot allowed to (?:leave|see|go|talk|call|visit|have friends|work|speak|text)"),
@@ -245,7 +250,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("trapped", r"\b(?:took|takes|taken|take|hid|hides|hidden|stole|steals|smashed|broke|keeps|"
                 r"kept) (?:away )?(?:all )?my (?:phone|keys|car keys|passport|id|wallet|documents|"
                 r"papers|car)\b"),
-    ("trapped", r"\b(?:cut|cuts|cutting) (?:me|us) off from\b|\bisolat\w* (?:me|us)\b"),
+    # "caught" and "lack" are how a recogniser often hears "cut" and "locked" here.
+    ("trapped", r"\b(?:cut|cuts|cutting|caught) (?:me|us) off from\b|\bisolat\w* (?:me|us)\b"),
     ("trapped", r"\bkeeps? (?:me|us) (?:away )?from (?:my|seeing|leaving|going|everyone|"
                 r"talking)"),
     ("trapped", r"\b(?:can not|cannot) leave (?:the house|home|the room|without (?:him|her))"),

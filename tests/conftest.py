@@ -24,7 +24,7 @@ def private_dirs(tmp_path_factory):
                                             "XDG_CONFIG_HOME")}
     os.environ["XDG_CACHE_HOME"] = str(base / "cache")
     os.environ["XDG_STATE_HOME"] = str(base / "state")
-    os.environ["XDG_CONFIG_HOME"] = str(base / "config")  # no settings file unless a test writes one
+    os.environ["XDG_CONFIG_HOME"] = str(base / "config")  # no settings file unless written
     yield base
     for key, value in saved.items():
         if value is None:

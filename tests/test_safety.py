@@ -32,6 +32,11 @@ def level(text: str) -> str:
     "he knocked me to the floor", "i had to lie to the doctor about how i broke my arm",
     "he says sex is my duty", "he wouldn't stop even when i was crying",
     "i've been googling how to do it", "nothing matters anymore",
+    "my boyfriend dragged me around by my hair", "she cut me off from all my friends",
+    "nobody would care if i was gone", "she keeps me locked in the flat",
+    # as a recogniser hears them
+    "she caught me off from all my friends", "she keeps me lack in the flat",
+    "my boyfriend dragged me around bye my air",
 ])
 def test_disclosures_are_crisis(text):
     assert level(text) == CRISIS, text
@@ -70,6 +75,8 @@ def test_disclosures_survive_recognition_errors(text):
     "the news hit me hard", "my mum smothers me with attention", "the baby bit my finger",
     "he knocked on my door", "she has a crush on my brother", "he crushed my dreams",
     "i banged my head on the cupboard", "he chopped my onions", "we're ready to go",
+    "he dragged me around the shops all day", "she caught me off guard",
+    "if i was gone for a week would you water the plants", "i pulled my hair out over this",
 ])
 def test_ordinary_talk_is_not_a_crisis(text):
     assert level(text) != CRISIS, text

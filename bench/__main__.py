@@ -72,7 +72,28 @@ def main() -> None:
     markdown = render(report)
     (RESULTS / "latest.md").write_text(markdown)
     plot(report, RESULTS / "accuracy-vs-snr.png")
+    if not args.quick:
+        update_readme(README, markdown)
     print(markdown)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, markdown: str) -> None:
+    """The README shows the latest full run: its tables (one heading level down) and plot."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        print(f"  {readme} has no {README_START} ... {README_END} section; not updated")
+        return
+    body = markdown.split("\n", 1)[1].replace("\n## ", "\n### ")
+    section = (f"{README_START}\n_Latest full run: {markdown.splitlines()[0][13:-1]}; "
+               f"written by `make bench`._\n{body}\n"
+               "![Intent accuracy against noise](bench/results/accuracy-vs-snr.png)\n"
+               f"{README_END}")
+    head, rest = text.split(README_START, 1)
+    readme.write_text(head + section + rest.split(README_END, 1)[1], encoding="utf-8")
 
 
 def _pct(value: float | None) -> str:

@@ -2,6 +2,8 @@
 
     python -m bench                 everything (the speech set is generated once, ~3 minutes)
     python -m bench --quick         one voice, fewer conditions, a 1-minute breathing session
+    python -m bench --smoke         a dozen recordings: checks every part runs, saves nothing
+    python -m bench --ablation      also the default without noise suppression (+45 minutes)
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a few recordings only: checks that every part runs (nothing saved)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also measure the default without noise suppression")
     args = parser.parse_args()
     from voice.models import default_models_root
 
@@ -48,9 +54,11 @@ def main() -> None:
     voices = ("piper-joe",) if args.quick else speech_set.VOICES
     items = speech_set.benchmark_items(speech_set.build(voices=speech_set.VOICES))
     items = [it for it in items if it.voice in voices]
-    if args.quick:
+    if args.quick or args.smoke:
         items = [it for it in items if it.condition in ("clean", "pink-10dB", "babble-10dB")]
-    configs, notes = speech.configs(default_models_root())
+    if args.smoke:
+        items = items[::len(items) // 12][:12]
+    configs, notes = speech.configs(default_models_root(), ablation=args.ablation)
     print(f"  {len(configs)} configurations x {len(items)} recordings, two at a time")
     # One process per configuration, two at once (two cores). Real-time factors are CPU
     # seconds of each process, so running side by side does not inflate them.
@@ -59,7 +67,7 @@ def main() -> None:
     print("  matching speed")
     matching = matching_bench.run()
     print("  breathing cue timing (real time)")
-    breathing = breathing_bench.run(minutes=1.0 if args.quick else 5.0)
+    breathing = breathing_bench.run(minutes=0.2 if args.smoke else 1.0 if args.quick else 5.0)
     report = {
         "machine": machine(), "when": started.isoformat(timespec="seconds"),
         "recordings": len(items), "voices": list(voices),
@@ -67,6 +75,9 @@ def main() -> None:
         "speech": [asdict(r) for r in results], "matching": matching,
         "breathing": breathing, "notes": notes,
     }
+    if args.smoke:
+        print(render(report))
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = render(report)

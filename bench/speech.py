@@ -46,15 +46,17 @@ class Scores:
     peak_mb: float = 0.0
 
 
-def configs(models_root: Path) -> tuple[list[Config], list[str]]:
+def configs(models_root: Path, ablation: bool = False) -> tuple[list[Config], list[str]]:
     """The configurations that can run here, and notes on those that cannot."""
     from voice.models import installed_models
 
     found = [
         Config("pocketsphinx + library LM + denoise (default)", "pocketsphinx", True),
-        Config("pocketsphinx + library LM, no denoise", "pocketsphinx", True, denoise=False),
         Config("pocketsphinx + full LM + denoise", "pocketsphinx", False),
     ]
+    if ablation:  # what noise suppression adds, at the cost of another pass over the set
+        found.append(Config("pocketsphinx + library LM, no denoise", "pocketsphinx", True,
+                            denoise=False))
     notes = []
     english = [p for p in installed_models(models_root) if "-en-" in p.name]
     if english:
@@ -143,8 +145,9 @@ def latency(engine, matcher, items: list[Item], sample: int = 25) -> dict[str, f
     synthesizing its first sentence. (The trailing-silence wait itself is configurable and not
     included.)"""
     from intents.coach import Coach
+    from intents.library import sentences
     from voice.audio import AudioChunk, read_speech_wav
-    from voice.tts import Pyttsx3Synthesizer, _sentences
+    from voice.tts import Pyttsx3Synthesizer
 
     synthesizer = Pyttsx3Synthesizer()
     clean = [it for it in items if it.condition == "clean" and it.voice == "piper-joe"]
@@ -159,7 +162,7 @@ def latency(engine, matcher, items: list[Item], sample: int = 25) -> dict[str, f
         started = time.perf_counter()
         transcript = session.finish()
         reply = coach.respond(transcript.text)
-        first = _sentences(reply.spoken)[0] if reply.spoken.strip() else "Okay."
+        first = sentences(reply.spoken)[0] if reply.spoken.strip() else "Okay."
         synthesizer.synthesize(first)
         timings.append(1000 * (time.perf_counter() - started))
     timings.sort()

@@ -451,6 +451,8 @@ def check_safety(normalized: str) -> SafetyFinding:
 
 
 _PROTOTYPE_WORDS = sorted({w for p in _PROTOTYPES for w in p})
+_PROTOTYPE_FLOORS = tuple([_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLOOR for w in p]
+                          for p in _PROTOTYPES)
 
 
 def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
@@ -458,9 +460,8 @@ def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
     # below then only look the similarities up.
     floor = min(_FUNCTION_FLOOR, _KEY_FLOOR)
     sounds = {w: {p: sound_similarity(w, p, floor) for p in _PROTOTYPE_WORDS} for w in set(words)}
-    for prototype in _PROTOTYPES:
+    for prototype, floors in zip(_PROTOTYPES, _PROTOTYPE_FLOORS, strict=True):
         n = len(prototype)
-        floors = [_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLOOR for w in prototype]
         for start in range(len(words) - n + 1):
             window = words[start:start + n]
             scores = []

@@ -129,7 +129,8 @@ class BreathingSession:
         self.count_aloud = count_aloud
         self.on_line = on_line or (lambda line: None)
         self.cautioned = False
-        self._cue_audio: dict[tuple[str, float], AudioChunk | None] = {}
+        # Each cue's sound, made once: ("speech", text, rate) or ("tone", phase, seconds).
+        self._cue_audio: dict[tuple[str, str, float], AudioChunk | None] = {}
 
     # -- the session ---------------------------------------------------------------------------
 
@@ -303,8 +304,9 @@ class BreathingSession:
     def _play_cue(self, cue: Cue, due: float, result: SessionResult) -> None:
         self.on_line(f"cue {cue.round}.{cue.phase + 1} {cue.kind}: {cue.text}")
         audio = self._cue_sound(cue)
-        if audio is not None and audio.duration > cue.seconds - 0.05:
-            audio = _shorten(audio, cue.seconds - 0.05)  # a breath of silence before the next
+        limit = cue.seconds - 0.05  # leave a breath of silence before the next cue
+        if audio is not None and audio.duration > limit:
+            audio = _shorten(audio, limit)
         # The onset is when the sound starts, after any synthesis: what a listener hears.
         result.onsets.append((due, self.clock.now()))
         if audio is None:
@@ -320,11 +322,14 @@ class BreathingSession:
             if cue.kind in ("hold", "count"):
                 return None
             seconds = max(min(cue.seconds, 1.5), cue.seconds - LISTEN_GAP)
-            return breathing_tone(cue.kind, seconds)
+            tone_key = ("tone", cue.kind, seconds)
+            if tone_key not in self._cue_audio:
+                self._cue_audio[tone_key] = breathing_tone(cue.kind, seconds)
+            return self._cue_audio[tone_key]
         synthesizer = self.speaker.synthesizer
         if synthesizer is None:
             return None
-        key = (cue.text, synthesizer.rate)
+        key = ("speech", cue.text, synthesizer.rate)
         if key not in self._cue_audio:
             try:
                 self._cue_audio[key] = synthesizer.synthesize(cue.text)

@@ -99,8 +99,6 @@ def read_settings_file(path: Path) -> dict[str, object]:
         values[name] = value
     if values.get("engine", "auto") not in ENGINES:
         raise SettingsFileError(path, f"setting 'engine' must be one of {', '.join(ENGINES)}")
-    if "region" in values:
-        values["region"] = str(values["region"]).upper()
     if "model" in values:
         values["model"] = Path(str(values["model"])).expanduser()
     return values

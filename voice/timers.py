@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -66,7 +67,8 @@ class TimerBook:
         timer in memory for this run."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(self.path.name + ".tmp")
+            # A name of our own: `timers --cancel` may write while the loop does.
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             body = {"timer": asdict(self._timer) if self._timer else None}
             temporary.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
             temporary.replace(self.path)

@@ -110,13 +110,19 @@ class Pyttsx3Synthesizer:
         """One sentence at a time: pyttsx3's espeak driver sometimes returns from runAndWait
         before a long, multi-sentence text is finished (about one reply in a hundred here),
         while single sentences were reliable in the same test."""
-        parts = [self._synthesize_sentence(s) for s in sentences(text)]
+        # The espeak driver now and then hands back a sentence with no audio at all (about
+        # one run in five of the TTS tests); saying it again gives it.
+        parts = [self._sentence_with_audio(s) for s in sentences(text)]
         parts = [p for p in parts if p.frames]
         if not parts:
             raise SpeechOutputError(f"text-to-speech produced no audio for {text[:40]!r}")
         rate = parts[0].rate
         gap = silence(SENTENCE_GAP, AudioFormat(rate, 2, 1)).samples
         return AudioChunk(gap.join(p.samples for p in parts), rate, 2, 1)
+
+    def _sentence_with_audio(self, sentence: str) -> AudioChunk:
+        audio = self._synthesize_sentence(sentence)
+        return audio if audio.frames else self._synthesize_sentence(sentence)
 
     def _synthesize_sentence(self, sentence: str) -> AudioChunk:
         self._count += 1

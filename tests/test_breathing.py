@@ -10,7 +10,7 @@ import pytest
 from conftest import recording, run_cli
 
 from intents.breathing import PACE_STEP, Phase, rounds_for, schedule
-from voice.audio import AudioChunk, pcm16, read_speech_wav, write_wav
+from voice.audio import AudioChunk, pcm16, read_speech_wav, read_wav_info, write_wav
 from voice.breathing_session import BreathingSession
 from voice.clock import MonotonicClock, SinkClock, VirtualClock
 from voice.tts import GAP_BETWEEN_REPLIES, Pyttsx3Synthesizer, SilentSink, Speaker, WavFileSink
@@ -270,6 +270,22 @@ def test_a_recorded_stop_ends_breathing_at_once(tmp_path):
     stop_at = next(i for i, line in enumerate(lines) if "heard during breathing" in line)
     assert lines[stop_at + 1].startswith('coach: "Okay, we\'ll stop there')
     assert not any(line.startswith("cue ") for line in lines[stop_at:])
+
+
+def test_breathe_listens_and_a_recorded_stop_ends_it(tmp_path, library):
+    path = _conversation_with_commands(tmp_path, 14.0, "piper-joe--cmd-stop.wav", 3.0)
+    out = tmp_path / "breathing.wav"
+    result = run_cli("breathe", "--pattern", "box", "--input", path, "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "listening:" in result.stderr
+    lines = result.stdout.splitlines()
+    assert 'heard during breathing: "stop"' in lines, result.stdout
+    stop_at = lines.index('heard during breathing: "stop"')
+    assert lines[stop_at + 1] == f'coach: "{library.breathing.lines.stopped}"'
+    cues = [line for line in lines if line.startswith("cue ")]
+    assert cues and all(lines.index(cue) < stop_at for cue in cues)
+    # Eight rounds of box breathing last over two minutes; this one ended at the "stop".
+    assert 10 < read_wav_info(out).duration < 40
 
 
 def test_unknown_pattern_is_a_usage_error():

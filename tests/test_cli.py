@@ -173,6 +173,9 @@ def test_chat_keeps_a_conversation_going():
     (["listen", "--trailing-silence", "9"], "--trailing-silence must be between"),
     (["understand"], "understand: give WAV files or --text"),
     (["frobnicate"], "invalid choice"),
+    (["breathe", "--input", "tests/fixtures/audio/piper-joe--cmd-stop.wav", "--output",
+      "tests/fixtures/../fixtures/audio/piper-joe--cmd-stop.wav"],
+     "--input and --output are the same file"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args, message):
     result = run_cli(*args)

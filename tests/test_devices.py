@@ -16,7 +16,10 @@ DEVICE_RATE = 44_100  # what ALSA's plug layer reports as the default rate
 
 
 def _asoundrc(home, mic_raw, speaker_raw) -> None:
-    (home / ".asoundrc").write_text(f"""
+    """ALSA devices backed by files: a microphone that reads `mic_raw` (none when it is None;
+    it delivers as fast as it is read, not at the pace of speech) and a speaker that appends
+    what it plays to `speaker_raw`."""
+    mic = "" if mic_raw is None else f"""
 pcm.testmic {{
     type file
     slave.pcm "null"
@@ -24,12 +27,18 @@ pcm.testmic {{
     infile "{mic_raw}"
     format "raw"
     hint {{ show on description "trust-coach test microphone" }}
-}}
+}}"""
+    # The speaker is playback only (asym), as a real one is: a file plugin alone can also
+    # record, and would then be taken for the default microphone.
+    (home / ".asoundrc").write_text(mic + f"""
 pcm.testspeaker {{
-    type file
-    slave.pcm "null"
-    file "|cat >> {speaker_raw}"
-    format "raw"
+    type asym
+    playback.pcm {{
+        type file
+        slave.pcm "null"
+        file "|cat >> {speaker_raw}"
+        format "raw"
+    }}
     hint {{ show on description "trust-coach test speaker" }}
 }}
 """)
@@ -122,3 +131,24 @@ def test_an_unknown_device_is_named(fake_audio):
     result = run_cli("listen", "--device", "nosuchmic", env={"HOME": str(home)})
     assert result.returncode == 2
     assert "input device 'nosuchmic' not found; see 'trust-coach devices'" in result.stderr
+
+
+def test_breathe_without_a_microphone_plays_without_listening(tmp_path):
+    speaker = tmp_path / "speaker.raw"
+    _asoundrc(tmp_path, None, speaker)
+    result = run_cli("breathe", "--pattern", "gentle", "--rounds", "1", "--output-device",
+                     "testspeaker", env={"HOME": str(tmp_path)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "trust-coach: no microphone found; plug one in, pick one with --device N, or use " \
+           "--input FILE.wav; breathing without listening (Ctrl-C ends it)" in result.stderr
+    assert [line[:9] for line in result.stdout.splitlines() if line.startswith("cue ")] == \
+           ["cue 1.1 i", "cue 1.2 o"]
+    played = np.frombuffer(speaker.read_bytes(), dtype="<i2")
+    assert len(played) > 22_050 * 10 and np.abs(played).max() > 1000  # intro and both cues
+
+
+def test_breathe_with_a_microphone_asked_for_by_name_that_is_missing_fails(tmp_path):
+    result = run_cli("breathe", "--device", "nosuchmic", env={"HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "trust-coach: input device 'nosuchmic' not found; see 'trust-coach devices'")

@@ -68,6 +68,16 @@ def _voice_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-device", help="speaker index or name")
 
 
+def _input_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speech in")
+    g.add_argument("--input", type=Path, help="a WAV file instead of the microphone; "
+                   "listening ends at its end")
+    g.add_argument("--realtime", action="store_true",
+                   help="stream --input at the pace of speech, like a microphone")
+    g.add_argument("--device", help="microphone index or name (see: trust-coach devices)")
+    g.add_argument("--mic-rate", type=int, help="microphone sample rate (default: device's)")
+
+
 def _breathing_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("breathing")
     g.add_argument("--tone", action="store_true", default=None,
@@ -82,12 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     listen = sub.add_parser("listen", help="the hands-free conversation loop")
-    listen.add_argument("--input", type=Path, help="a WAV file instead of the microphone; "
-                        "the loop ends at its end")
-    listen.add_argument("--realtime", action="store_true",
-                        help="stream --input at the pace of speech, like a microphone")
-    listen.add_argument("--device", help="microphone index or name (see: trust-coach devices)")
-    listen.add_argument("--mic-rate", type=int, help="microphone sample rate (default: device's)")
+    _input_options(listen)
     listen.add_argument("--text-only", action="store_true", help="print replies, don't speak")
     listen.add_argument("--trailing-silence", type=float, default=0.6,
                         help="seconds of quiet that end an utterance (default 0.6)")
@@ -118,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="gentle, sigh, box, 4-7-8 or resonance (default gentle)")
     breathe.add_argument("--rounds", type=int, help="how many rounds (default: the pattern's)")
     _breathing_options(breathe)
+    _input_options(breathe)
     _voice_options(breathe)
+    _engine_options(breathe)
     _content_options(breathe)
 
     timers = sub.add_parser("timers", help="show or cancel the time-out timer")
@@ -180,6 +187,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
                                               max_utterance=args.max_utterance)
     if "region" in values:
         values["region"] = str(values["region"]).upper()
+    heard, spoken = values.get("input_path"), values.get("output_path")
+    if heard is not None and spoken is not None and Path(heard).resolve() == \
+            Path(spoken).resolve():
+        # Replies written over the recording being read: it would hear itself.
+        raise UsageError(f"--input and --output are the same file ({heard}); the replies "
+                         "would overwrite what is being listened to")
     return replace(settings, **values)
 
 
@@ -384,8 +397,11 @@ def cmd_chat(settings: Settings, speak: bool) -> int:
 
 
 def cmd_breathe(settings: Settings, pattern: str, rounds: int | None) -> int:
-    """Straight into an exercise. With --output the whole session is rendered into the WAV file,
-    timed by the file itself, so every cue starts exactly where the schedule puts it."""
+    """Straight into an exercise, listening for "stop", "slower" and the like on the microphone
+    (or --input). With only --output, the whole session is rendered into the WAV file, timed by
+    the file itself, so every cue starts exactly where the schedule puts it; nobody is there
+    to listen to."""
+    from intents.coach import StartBreathing
     from voice.breathing_session import BreathingSession
     from voice.clock import MonotonicClock, SinkClock
 
@@ -395,6 +411,9 @@ def cmd_breathe(settings: Settings, pattern: str, rounds: int | None) -> int:
                          f"{', '.join(library.breathing.patterns)}")
     if rounds is not None and rounds < 1:
         raise UsageError("--rounds must be at least 1")
+    source = _breathing_listener(settings)
+    if source is not None:
+        return _breathe_listening(settings, source, StartBreathing(pattern, rounds))
     speaker = _speaker(settings)
     clock = SinkClock(speaker.sink) if settings.output_path else MonotonicClock()
     session = BreathingSession(library, speaker, clock, tone=settings.tone,
@@ -408,6 +427,48 @@ def cmd_breathe(settings: Settings, pattern: str, rounds: int | None) -> int:
         worst = max(abs(actual - due) for due, actual in result.onsets)
         print(f"{len(result.onsets)} cues, worst onset error {1000 * worst:.1f} ms",
               file=sys.stderr)
+    return EXIT_OK
+
+
+def _breathing_listener(settings: Settings):
+    """Where `breathe` hears the person: --input, else the microphone; None when rendering
+    into a file, or when there is no microphone (then the exercise plays without listening,
+    as a recording would)."""
+    from voice.devices import MicrophoneSource
+    from voice.errors import DeviceError
+    from voice.loop import WavFileSource
+
+    if settings.input_path is not None:
+        return WavFileSource(settings.input_path, realtime=settings.realtime)
+    if settings.output_path is not None:
+        return None
+    try:
+        return MicrophoneSource(settings.device, settings.mic_rate)
+    except DeviceError as error:
+        if settings.device is not None:
+            raise  # a microphone was asked for by name: that it is missing is the answer
+        print(f"trust-coach: {error}; breathing without listening (Ctrl-C ends it)",
+              file=sys.stderr)
+        return None
+
+
+def _breathe_listening(settings: Settings, source, exercise) -> int:
+    from voice.loop import Conversation, VoiceLoop
+
+    coach = _coach(settings)
+    engine = _engine(settings, coach.library, adapt=source.live)
+    speaker = _speaker(settings)
+    print(f"listening: {source.describe()}; say stop to end", file=sys.stderr)
+    conversation = Conversation(coach, speaker, out=_print_line, report=_print_error,
+                                tone=settings.tone, count_aloud=settings.count_aloud)
+    loop = VoiceLoop(source, engine, conversation, endpoint=settings.endpoint,
+                     deaf_tail=settings.deaf_tail, denoise=settings.denoise)
+    try:
+        loop.run_exercise(exercise, intro=coach.library.entry("calm_down").reply)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        speaker.close()
     return EXIT_OK
 
 

@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -260,9 +261,7 @@ class VoiceLoop:
 
     def run(self) -> None:
         self.conversation.open()
-        thread = threading.Thread(target=self._produce, name="audio-source", daemon=True)
-        thread.start()
-        try:
+        with self._listening():
             while not self.conversation.finished:
                 chunk = self.next_chunk(timeout=TIMER_POLL)
                 if not self.segmenter.in_speech:  # never talk over someone mid-sentence
@@ -277,6 +276,22 @@ class VoiceLoop:
                         break
                 if self.ended:
                     break
+
+    def run_exercise(self, exercise: StartBreathing, intro: str = "") -> None:
+        """One breathing exercise, listening throughout ("stop", "slower", a disclosure), then
+        done: `trust-coach breathe`."""
+        if intro:  # before the microphone opens: it would only be ignored while we speak
+            self.conversation.say(intro, label="coach")
+        self.conversation.pending = exercise
+        with self._listening():
+            self._run_exercise()
+
+    @contextmanager
+    def _listening(self) -> Iterator[None]:
+        thread = threading.Thread(target=self._produce, name="audio-source", daemon=True)
+        thread.start()
+        try:
+            yield
         finally:
             self._stop.set()
             thread.join(timeout=2.0)

@@ -128,10 +128,11 @@ def render(report: dict) -> str:
         lines.append(f"| {row['config']} | " + " | ".join(cells) + " |")
     lines += ["", "## Rejection, safety, errors and speed", "",
               "| configuration | out-of-scope rejection (clean / 10 dB pink / 10 dB babble) "
-              "| crisis recall (clean / 10 dB pink / 10 dB babble) | false crisis alarms "
-              "(clean) | WER clean | WER 10 dB pink | real-time factor | end of speech to "
-              "reply audio (mean / p95) | ready | peak memory |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| crisis recall (clean / 10 dB pink / 10 dB babble) | disclosures answered or "
+              "asked about (same) | false crisis alarms (clean) | safety question asked of "
+              "anything else (same) | WER clean | WER 10 dB pink | real-time factor | end of "
+              "speech to reply audio (mean / p95) | ready | peak memory |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in speech_rows:
         per = row["per_condition"]
 
@@ -141,7 +142,8 @@ def render(report: dict) -> str:
 
         lines.append(
             f"| {row['config']} | {three('out_of_scope')} | {three('crisis')} | "
-            f"{_pct(per.get('clean', {}).get('false_alarm'))} | "
+            f"{three('crisis_or_asked')} | {_pct(per.get('clean', {}).get('false_alarm'))} | "
+            f"{three('asked')} | "
             f"{_pct(row['wer'].get('clean'))} | {_pct(row['wer'].get('pink-10dB'))} | "
             f"{row['rtf']:.3f} | {row['latency_ms']['mean']:.0f} / "
             f"{row['latency_ms']['p95']:.0f} ms | {row['ready_s']:.2f} s | "

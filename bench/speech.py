@@ -104,15 +104,23 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
     for n, item in enumerate(items, start=1):
         audio = read_speech_wav(item.path)
         started = time.process_time()
-        heard = transcribe_recording(engine, audio, denoise=config.denoise).text
+        transcript = transcribe_recording(engine, audio, denoise=config.denoise)
         busy += time.process_time() - started
         audio_seconds += audio.duration
-        intent = matcher.understand(heard).id
+        heard = transcript.text
+        understood = matcher.understand(heard, transcript.alternatives)
+        intent = understood.id
         kind = ("out_of_scope" if item.expected == ("none",) else
                 "crisis" if item.expected == ("crisis",) else "in_scope")
         right = tally[item.condition][kind]
         right[0] += intent in item.expected
         right[1] += 1
+        # The safety question (a runner-up reading discloses danger): for a disclosure it is
+        # a second chance to be heard; for anything else it is a question asked needlessly.
+        asked = bool(understood.possible_crisis)
+        question = tally[item.condition]["crisis_or_asked" if kind == "crisis" else "asked"]
+        question[0] += intent == "crisis" or asked if kind == "crisis" else asked
+        question[1] += 1
         if kind == "in_scope":
             voices[item.voice][item.condition][0] += intent in item.expected
             voices[item.voice][item.condition][1] += 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from intents.catalog import CONTROL, CRISIS, NONE, TIPS
 from intents.library import Library, display_text, spoken_text
@@ -118,7 +118,13 @@ class _AnotherRound:
     pattern: str
 
 
-_Question = _DidYouMean | _TimerOffer | _RestartOffer | _FeelingCheck | _AnotherRound
+@dataclass(frozen=True, slots=True)
+class _SafetyCheck:
+    original: Intent  # what the best reading asked for, answered if the answer is no
+
+
+_Question = (_DidYouMean | _TimerOffer | _RestartOffer | _FeelingCheck | _AnotherRound
+             | _SafetyCheck)
 
 DEFAULT_BREAK_MINUTES = 20
 RESTART_BREATHING_ROUNDS = 6  # "a minute of breathing" in the gentle pattern
@@ -176,8 +182,10 @@ class Coach:
         self.state.greeted = True
         return f"{self.library.lines.greeting} {self.library.lines.disclaimer}"
 
-    def respond(self, text: str) -> Reply:
-        return self.answer(self.matcher.understand(text))
+    def respond(self, text: str, heard_otherwise: Sequence[str] = ()) -> Reply:
+        """The reply to what was said; `heard_otherwise` are the recogniser's other readings of
+        the same speech (see IntentMatcher.understand)."""
+        return self.answer(self.matcher.understand(text, heard_otherwise))
 
     def answer(self, intent: Intent) -> Reply:
         """The reply to an understood utterance, remembered for "repeat"."""
@@ -197,6 +205,8 @@ class Coach:
             return self._coercive_control(intent)
         if pending is not None and (resolved := self._answer(pending, intent)) is not None:
             return resolved
+        if intent.possible_crisis:
+            return self._check_safety(intent)
         if intent.id == NONE:
             return self._not_understood(intent)
         self.state.misses = 0
@@ -213,6 +223,23 @@ class Coach:
         self.state.pending = None
         text = self.library.crisis_reply(self.region, again=self.state.crisis_count > 1)
         return Reply(text, intent, EndCoaching())
+
+    def _check_safety(self, intent: Intent) -> Reply:
+        """One reading of the speech discloses danger and the best one does not. Ignoring it
+        could leave someone in danger unheard; acting on it would set the coaching aside for
+        what may be an ordinary request. So ask."""
+        self.state.pending = _SafetyCheck(intent)
+        return Reply(self.library.lines.safety_check, intent)
+
+    def _safety_answer(self, pending: _SafetyCheck, answer: Intent) -> Reply | None:
+        if answer.id == "yes":
+            heard = pending.original.possible_crisis
+            return self._crisis(Intent(CRISIS, 1.0, safety=self.matcher.safety.check(heard),
+                                       text=heard))
+        if answer.id == "no":
+            reply = self.reply_to(replace(pending.original, possible_crisis=""))
+            return replace(reply, text=f"{self.library.lines.safety_check_declined} {reply.text}")
+        return None  # something else: a new request (a disclosure is caught before this)
 
     def _coercive_control(self, intent: Intent) -> Reply:
         self.state.topic = _Topic("cause.control")
@@ -238,6 +265,8 @@ class Coach:
         """The reply when `answer` answers our question; None to treat it as a new request."""
         if isinstance(pending, _DidYouMean):
             return self._resolve(pending, answer)
+        if isinstance(pending, _SafetyCheck):
+            return self._safety_answer(pending, answer)
         if isinstance(pending, _TimerOffer):
             return self._timer_answer(pending, answer)
         if isinstance(pending, _RestartOffer):

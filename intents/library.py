@@ -77,6 +77,8 @@ class Lines:
     end_of_topic: str
     tip_rotation_done: str
     coercive_control: str
+    safety_check: str  # asked when another reading of the speech discloses danger
+    safety_check_declined: str  # "no" to that: said before the answer to what was asked
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ closer to "what's the weather" than to any tip comes out as `none`) are told apa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from intents.catalog import CRISIS, NONE
@@ -36,6 +36,9 @@ class Intent:
     # How far ahead of the first runner-up, on the matcher's ordering score (None: compare
     # the confidences).
     margin: float | None = None
+    # Another reading of the same speech (the recogniser's runner-up) that discloses danger
+    # while this one does not: the coach asks before it either ignores or acts on it.
+    possible_crisis: str = ""
 
     @property
     def crisis(self) -> bool:
@@ -62,12 +65,20 @@ class IntentMatcher:
         self.phrases = PhraseClassifier(groups, library.synonyms, cache_dir)
         self.safety = SafetyCheck(library, cache_dir)
 
-    def understand(self, text: str) -> Intent:
-        """Safety first; then the best intent, or `none`."""
+    def understand(self, text: str, heard_otherwise: Sequence[str] = ()) -> Intent:
+        """Safety first; then the best intent, or `none`. `heard_otherwise` are the
+        recogniser's other readings of the same speech, checked for danger only."""
         normalized = normalize(text)
         safety = self.safety.check(normalized)
         if safety.is_crisis:
             return Intent(CRISIS, 1.0, safety=safety, text=normalized)
+        intent = self._best_intent(normalized, safety)
+        for other in map(normalize, heard_otherwise):
+            if other and self.safety.check(other).is_crisis:
+                return replace(intent, possible_crisis=other)
+        return intent
+
+    def _best_intent(self, normalized: str, safety: SafetyFinding) -> Intent:
         if not normalized:
             return Intent(NONE, 0.0, text=normalized)
         scored = self.phrases.ranking(normalized)

@@ -19,7 +19,12 @@ def scores(library, matcher):
                   "please help me calm down", ("calm_down",)),
              Item(recording("piper-joe--causes.wav"), "piper-joe", "clean", None,
                   "what causes trust issues", ("causes",)),
-             Item(recording("silence.wav"), "none", "clean", None, "", ("none",))]
+             Item(recording("silence.wav"), "none", "clean", None, "", ("none",)),
+             Item(recording("piper-joe--crisis-hit.wav"), "piper-joe", "clean", None,
+                  "he hit me last night", ("crisis",)),
+             # Its runner-up reading sounds like a disclosure: the safety question is asked.
+             Item(recording("espeak-us--oos-weather.wav"), "espeak-us", "clean", None,
+                  "what's the weather going to be", ("none",))]
     config = speech.Config("default", "pocketsphinx", True)
     return speech.evaluate(config, items, library, matcher, progress=lambda *a, **k: None)
 
@@ -27,7 +32,8 @@ def scores(library, matcher):
 def test_a_configuration_is_measured_end_to_end(scores):
     clean = scores.per_condition["clean"]
     assert clean["in_scope"] == 1.0 and clean["out_of_scope"] == 1.0
-    assert clean["false_alarm"] == 0.0
+    assert clean["false_alarm"] == 0.0 and clean["crisis"] == 1.0
+    assert clean["crisis_or_asked"] == 1.0 and clean["asked"] == 0.25  # 1 of 4 non-crisis
     assert 0 < scores.rtf < 1 and scores.wer["clean"] < 0.5
     assert 0 < scores.latency_ms["mean"] < 2000
     assert 0 < scores.ready_s < 10 and 50 < scores.peak_mb < 1000
@@ -44,6 +50,7 @@ def test_the_report_renders_every_table(scores):
                             "onset_error_worst_ms": 2.0, "drift_first_to_last_ms": 0.5}}
     text = render(report)
     assert "| default | 100.0 % |" in text and "- a note" in text
+    assert "| 100.0 % / n/a / n/a | 0.0 % | 25.0 % / n/a / n/a |" in text  # the safety question
     assert "onset error mean 1.00 ms" in text
 
 

@@ -54,6 +54,19 @@ def test_crisis_recordings_in_natural_voices_are_always_caught(understood):
             assert record["crisis"], (recording_.path.name, record["transcript"])
 
 
+def test_a_runner_up_reading_that_sounds_like_danger_is_asked_about(understood, library):
+    # Whatever the best reading was, a runner-up that discloses danger gets the safety
+    # question, not silence and not the crisis answer outright.
+    flagged = [(r, rec) for r, rec in understood if rec["possible_crisis"]]
+    for _, record in flagged:
+        assert record["possible_crisis"] in record["heard_otherwise"]
+        assert not record["crisis"] and record["reply"] == library.lines.safety_check
+    # One of the fixtures does this today: espeak-ng's robotic "what's the weather going to
+    # be", which has a runner-up reading close to a written disclosure (a false alarm, asked
+    # about rather than acted on).
+    assert [r.path.name for r, _ in flagged] == ["espeak-us--oos-weather.wav"]
+
+
 def test_silence_and_noise_are_not_answered_as_requests(understood):
     for recording_, record in understood:
         if recording_.voice == "-":

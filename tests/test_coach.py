@@ -173,3 +173,38 @@ def test_stop_the_timer_is_worded_by_the_coach_and_can_be_repeated(library, matc
     assert coach.respond("say that again").text == library.timeout.cancelled
     running[0] = False
     assert coach.respond("cancel the timer").text == library.timeout.no_timer
+
+
+MISHEARD = ("what causes trust issues", ["he choked me last night"])
+
+
+def test_a_disclosure_heard_only_in_another_reading_is_asked_about_first(library, matcher):
+    coach = Coach(library, matcher)
+    asked = coach.respond(*MISHEARD)
+    assert asked.text == library.lines.safety_check and asked.action is None
+    assert asked.intent.id == "causes" and asked.intent.possible_crisis == MISHEARD[1][0]
+    yes = coach.respond("yes")
+    assert yes.intent.crisis and isinstance(yes.action, EndCoaching)
+    assert yes.text == library.crisis_reply("US")
+    assert yes.intent.text == "he choked me last night"
+
+
+def test_no_to_the_safety_question_answers_what_was_asked(library, matcher):
+    coach = Coach(library, matcher)
+    coach.respond(*MISHEARD)
+    no = coach.respond("no")
+    plain = Coach(library, matcher).respond(MISHEARD[0])
+    assert no.intent.id == "causes" and not no.intent.possible_crisis
+    assert no.text == f"{library.lines.safety_check_declined} {plain.text}"
+
+
+def test_after_the_safety_question_anything_else_is_a_new_request_and_danger_still_wins(
+        library, matcher):
+    coach = Coach(library, matcher)
+    coach.respond(*MISHEARD)
+    assert coach.respond("give me a tip").intent.id == "tips"
+    coach.respond(*MISHEARD)
+    assert coach.respond("he hits me when he drinks").intent.crisis
+    coach = Coach(library, matcher)
+    heard_plainly = coach.respond("he choked me last night", ["he joked with me last night"])
+    assert heard_plainly.intent.crisis  # said plainly: no question, the crisis answer at once

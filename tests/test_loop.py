@@ -11,6 +11,7 @@ from conftest import recording
 from intents.coach import Coach
 from voice.audio import AudioChunk, convert_all, pcm16, read_speech_wav, write_wav
 from voice.loop import Conversation, VoiceLoop, WavFileSource
+from voice.stt import Transcript
 from voice.tts import Pyttsx3Synthesizer, SilentSink, Speaker, WavFileSink
 
 
@@ -239,3 +240,13 @@ def test_breathing_cues_coming_back_into_the_microphone_are_not_commands(
     assert said[-2:] == [f'coach: "{library.breathing.lines.caution}"',
                          f'coach: "{library.breathing.lines.stopped}"'], lines
     assert len(room.played) == 6  # greeting, reply, caution, two cues, "we'll stop there"
+
+
+def test_the_recognisers_other_readings_reach_the_coach(library, matcher):
+    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
+                                out=lambda line: None)
+    transcript = Transcript("what causes trust issues", 0.4, engine="pocketsphinx",
+                            alternatives=("he choked me last night",))
+    asked = conversation.hear(transcript.text, transcript)
+    assert asked.reply.text == library.lines.safety_check
+    assert conversation.hear("yes").reply.intent.crisis

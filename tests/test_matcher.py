@@ -140,3 +140,12 @@ def test_eval_file_errors_name_the_line(tmp_path):
     result = run_cli("eval", str(bad))
     assert result.returncode == 2
     assert "bad.tsv:2: expected two tab-separated columns" in result.stderr
+
+
+def test_other_readings_are_checked_for_danger_only(matcher):
+    flagged = matcher.understand("what causes trust issues", ["he choked me last night"])
+    assert flagged.id == "causes" and flagged.possible_crisis == "he choked me last night"
+    ordinary = matcher.understand("what causes trust issues", ["what cause is trust issues",
+                                                               "how do i use i statements"])
+    assert ordinary.id == "causes" and ordinary.possible_crisis == ""
+    assert matcher.understand("he choked me", ["he joked with me"]).crisis

@@ -93,3 +93,11 @@ def test_the_library_language_model_is_built_once_and_cached(library, tmp_path):
     assert "\\data\\" in text and "what causes trust" in text
     words = {line.split()[0].split("(")[0] for line in first.dictionary.read_text().splitlines()}
     assert {"trust", "breathing", "suicide", "weather"} <= words  # domain, crisis, general
+
+
+def test_a_finished_utterance_carries_the_runner_up_reading(pocketsphinx_restricted):
+    transcript = transcribe(pocketsphinx_restricted,
+                            [read_speech_wav(recording("piper-joe--causes.wav"))])
+    assert transcript.text == "what causes trust issues"
+    assert len(transcript.alternatives) == 1
+    assert transcript.alternatives[0] != transcript.text and transcript.alternatives[0].split()

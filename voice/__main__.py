@@ -308,12 +308,14 @@ def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[st
             print(f'{record["input"]}: heard "{record["transcript"]}" -> {record["intent"]} '
                   f'({record["confidence"]:.2f}) -> "{record["reply"]}"', flush=True)
 
-    def interpret(input_name: str, text: str, extra: dict) -> None:
+    def interpret(input_name: str, text: str, extra: dict,
+                  heard_otherwise: Sequence[str] = ()) -> None:
         coach = Coach(library, matcher, settings.region)  # each input is its own conversation
-        reply = coach.respond(text)
+        reply = coach.respond(text, heard_otherwise)
         intent = reply.intent
         emit({"input": input_name, "transcript": text, "intent": intent.id,
               "confidence": intent.confidence, "crisis": intent.crisis,
+              "possible_crisis": intent.possible_crisis,
               "reply": reply.display, "slots": dict(intent.slots),
               "alternatives": [{"intent": i, "confidence": c} for i, c in intent.alternatives],
               **extra})
@@ -333,8 +335,10 @@ def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[st
         transcript = transcribe_recording(engine, audio, denoise=settings.denoise)
         interpret(str(path), transcript.text, {
             "engine": transcript.engine, "asr_confidence": transcript.confidence,
+            "heard_otherwise": list(transcript.alternatives),
             "audio_seconds": round(audio.duration, 3),
-            "processing_seconds": round(time.perf_counter() - started, 3)})
+            "processing_seconds": round(time.perf_counter() - started, 3)},
+            transcript.alternatives)
     return EXIT_BAD_INPUT if failures else EXIT_OK
 
 

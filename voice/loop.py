@@ -149,7 +149,8 @@ class Conversation:
         self.after_speaking()
 
     def hear(self, text: str, transcript: Transcript | None = None) -> Turn:
-        return self._deliver(text, self.coach.respond(text), transcript)
+        heard_otherwise = transcript.alternatives if transcript is not None else ()
+        return self._deliver(text, self.coach.respond(text, heard_otherwise), transcript)
 
     def _deliver(self, heard: str, reply: Reply, transcript: Transcript | None = None) -> Turn:
         turn = Turn(heard, reply, transcript)

@@ -7,6 +7,7 @@ One decoder, one utterance at a time: `start()` begins an utterance on the share
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from voice.audio import AudioChunk
@@ -83,7 +84,22 @@ class PocketSphinxSession:
                  (seg.end_frame + 1) / FRAMES_PER_SECOND, float(seg.prob))
             for seg in self._decoder.seg() if _is_word(seg.word))
         return Transcript(text=hyp.hypstr, confidence=round(float(hyp.prob), 3), words=words,
-                          engine="pocketsphinx")
+                          engine="pocketsphinx",
+                          alternatives=_runners_up(self._decoder, hyp.hypstr))
+
+
+def _runners_up(decoder, best: str) -> tuple[str, ...]:
+    """The next-best readings from the decoder's word lattice. Only the first is kept: on the
+    development speech set, further ones added more false alarms than disclosures (bench/)."""
+    found: list[str] = []
+    for hypothesis in itertools.islice(decoder.nbest(), RUNNERS_UP + 4):
+        text = hypothesis.hypstr.strip()
+        if text and text != best and text not in found:
+            found.append(text)
+    return tuple(found[:RUNNERS_UP])
+
+
+RUNNERS_UP = 1
 
 
 def _is_word(token: str) -> bool:

@@ -35,6 +35,9 @@ class Transcript:
     confidence: float  # 0-1, as the engine reports it
     words: tuple[Word, ...] = ()
     engine: str = ""
+    # The recogniser's next-best readings of the same audio, best first (PocketSphinx only):
+    # a disclosure misheard by a word or two may be one of these.
+    alternatives: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:

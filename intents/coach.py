@@ -121,6 +121,7 @@ class _AnotherRound:
 @dataclass(frozen=True, slots=True)
 class _SafetyCheck:
     original: Intent  # what the best reading asked for, answered if the answer is no
+    interrupted: _Question | None = None  # our own question it may have been answering
 
 
 _Question = (_DidYouMean | _TimerOffer | _RestartOffer | _FeelingCheck | _AnotherRound
@@ -203,10 +204,10 @@ class Coach:
             # Controlling behaviour is never taken as the answer to a question of ours.
             self.state.misses = 0
             return self._coercive_control(intent)
+        if intent.possible_crisis and not isinstance(pending, _SafetyCheck):
+            return self._check_safety(intent, pending)  # before any question of ours
         if pending is not None and (resolved := self._answer(pending, intent)) is not None:
             return resolved
-        if intent.possible_crisis:
-            return self._check_safety(intent)
         if intent.id == NONE:
             return self._not_understood(intent)
         self.state.misses = 0
@@ -224,11 +225,11 @@ class Coach:
         text = self.library.crisis_reply(self.region, again=self.state.crisis_count > 1)
         return Reply(text, intent, EndCoaching())
 
-    def _check_safety(self, intent: Intent) -> Reply:
+    def _check_safety(self, intent: Intent, interrupted: _Question | None) -> Reply:
         """One reading of the speech discloses danger and the best one does not. Ignoring it
         could leave someone in danger unheard; acting on it would set the coaching aside for
         what may be an ordinary request. So ask."""
-        self.state.pending = _SafetyCheck(intent)
+        self.state.pending = _SafetyCheck(intent, interrupted)
         return Reply(self.library.lines.safety_check, intent)
 
     def _safety_answer(self, pending: _SafetyCheck, answer: Intent) -> Reply | None:
@@ -237,6 +238,7 @@ class Coach:
             return self._crisis(Intent(CRISIS, 1.0, safety=self.matcher.safety.check(heard),
                                        text=heard))
         if answer.id == "no":
+            self.state.pending = pending.interrupted  # what was said may answer it
             reply = self.reply_to(replace(pending.original, possible_crisis=""))
             return replace(reply, text=f"{self.library.lines.safety_check_declined} {reply.text}")
         return None  # something else: a new request (a disclosure is caught before this)

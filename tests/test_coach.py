@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from intents.coach import ChangeRate, Coach, EndCoaching, EndConversation, StartBreathing
+from intents.coach import (
+    ChangeRate,
+    Coach,
+    EndCoaching,
+    EndConversation,
+    StartBreathing,
+    StartTimer,
+)
 from intents.library import display_text
 from intents.matcher import Intent
 
@@ -208,3 +215,14 @@ def test_after_the_safety_question_anything_else_is_a_new_request_and_danger_sti
     coach = Coach(library, matcher)
     heard_plainly = coach.respond("he choked me last night", ["he joked with me last night"])
     assert heard_plainly.intent.crisis  # said plainly: no question, the crisis answer at once
+
+
+def test_the_safety_question_comes_before_answering_a_question_of_ours(library, matcher):
+    coach = Coach(library, matcher)
+    coach.respond("we need a time out")  # offers a break timer and waits for the answer
+    asked = coach.respond("yes", ["he choked me"])
+    assert asked.text == library.lines.safety_check and asked.action is None
+    no = coach.respond("no", ["no he choked me"])  # our question is answered, not asked again
+    assert no.text.startswith(library.lines.safety_check_declined)
+    # ... and the "yes" it had heard answers the break offer it interrupted.
+    assert isinstance(no.action, StartTimer) and no.action.minutes == 20

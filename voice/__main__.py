@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -243,30 +243,47 @@ def _speaker(settings: Settings, *, speak: bool = True):
 
 
 def cmd_listen(settings: Settings) -> int:
-    from voice.loop import Conversation, VoiceLoop, WavFileSource
-
-    if settings.input_path is not None:
-        source = WavFileSource(settings.input_path, realtime=settings.realtime)
-    else:
-        from voice.devices import MicrophoneSource
-
-        source = MicrophoneSource(settings.device, settings.mic_rate)
-    coach = _coach(settings)
-    engine = _engine(settings, coach.library, adapt=True)
-    speaker = _speaker(settings)
+    source = _speech_source(settings)
+    loop = _voice_loop(settings, source, adapt=True, timers=_timers(settings),
+                       keep_audio_dir=settings.keep_audio_dir)
     print(f"listening: {source.describe()}", file=sys.stderr)
+    return _until_interrupted(loop, loop.run)
+
+
+def _speech_source(settings: Settings):
+    """The recording given with --input, else the microphone."""
+    if settings.input_path is not None:
+        from voice.loop import WavFileSource
+
+        return WavFileSource(settings.input_path, realtime=settings.realtime)
+    from voice.devices import MicrophoneSource
+
+    return MicrophoneSource(settings.device, settings.mic_rate)
+
+
+def _voice_loop(settings: Settings, source, *, adapt: bool, timers=None,
+                keep_audio_dir: Path | None = None):
+    """A listening session's parts, wired: the coach, the recogniser, the voice and the loop."""
+    from voice.loop import Conversation, VoiceLoop
+
+    coach = _coach(settings)
+    engine = _engine(settings, coach.library, adapt=adapt)
+    speaker = _speaker(settings)
     conversation = Conversation(coach, speaker, out=_print_line, report=_print_error,
-                                timers=_timers(settings), tone=settings.tone,
+                                timers=timers, tone=settings.tone,
                                 count_aloud=settings.count_aloud)
-    loop = VoiceLoop(source, engine, conversation, endpoint=settings.endpoint,
-                     deaf_tail=settings.deaf_tail, keep_audio_dir=settings.keep_audio_dir,
+    return VoiceLoop(source, engine, conversation, endpoint=settings.endpoint,
+                     deaf_tail=settings.deaf_tail, keep_audio_dir=keep_audio_dir,
                      denoise=settings.denoise)
+
+
+def _until_interrupted(loop, run: Callable[[], None]) -> int:
     try:
-        loop.run()
+        run()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
-        speaker.close()
+        loop.conversation.speaker.close()
     return EXIT_OK
 
 
@@ -438,16 +455,12 @@ def _breathing_listener(settings: Settings):
     """Where `breathe` hears the person: --input, else the microphone; None when rendering
     into a file, or when there is no microphone (then the exercise plays without listening,
     as a recording would)."""
-    from voice.devices import MicrophoneSource
     from voice.errors import DeviceError
-    from voice.loop import WavFileSource
 
-    if settings.input_path is not None:
-        return WavFileSource(settings.input_path, realtime=settings.realtime)
-    if settings.output_path is not None:
+    if settings.input_path is None and settings.output_path is not None:
         return None
     try:
-        return MicrophoneSource(settings.device, settings.mic_rate)
+        return _speech_source(settings)
     except DeviceError as error:
         if settings.device is not None:
             raise  # a microphone was asked for by name: that it is missing is the answer
@@ -457,23 +470,10 @@ def _breathing_listener(settings: Settings):
 
 
 def _breathe_listening(settings: Settings, source, exercise) -> int:
-    from voice.loop import Conversation, VoiceLoop
-
-    coach = _coach(settings)
-    engine = _engine(settings, coach.library, adapt=source.live)
-    speaker = _speaker(settings)
+    loop = _voice_loop(settings, source, adapt=source.live)
     print(f"listening: {source.describe()}; say stop to end", file=sys.stderr)
-    conversation = Conversation(coach, speaker, out=_print_line, report=_print_error,
-                                tone=settings.tone, count_aloud=settings.count_aloud)
-    loop = VoiceLoop(source, engine, conversation, endpoint=settings.endpoint,
-                     deaf_tail=settings.deaf_tail, denoise=settings.denoise)
-    try:
-        loop.run_exercise(exercise, intro=coach.library.entry("calm_down").reply)
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-    finally:
-        speaker.close()
-    return EXIT_OK
+    intro = loop.conversation.coach.library.entry("calm_down").reply
+    return _until_interrupted(loop, lambda: loop.run_exercise(exercise, intro=intro))
 
 
 def cmd_timers(settings: Settings, cancel: bool) -> int:

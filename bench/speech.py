@@ -117,9 +117,9 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
         right[1] += 1
         # The safety question (a runner-up reading discloses danger): for a disclosure it is
         # a second chance to be heard; for anything else it is a question asked needlessly.
-        asked = bool(understood.possible_crisis)
+        asked = understood.possible_crisis is not None
         question = tally[item.condition]["crisis_or_asked" if kind == "crisis" else "asked"]
-        question[0] += intent == "crisis" or asked if kind == "crisis" else asked
+        question[0] += (intent == "crisis" or asked) if kind == "crisis" else asked
         question[1] += 1
         if kind == "in_scope":
             voices[item.voice][item.condition][0] += intent in item.expected

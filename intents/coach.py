@@ -204,7 +204,7 @@ class Coach:
             # Controlling behaviour is never taken as the answer to a question of ours.
             self.state.misses = 0
             return self._coercive_control(intent)
-        if intent.possible_crisis and not isinstance(pending, _SafetyCheck):
+        if intent.possible_crisis is not None and not isinstance(pending, _SafetyCheck):
             return self._check_safety(intent, pending)  # before any question of ours
         if pending is not None and (resolved := self._answer(pending, intent)) is not None:
             return resolved
@@ -233,13 +233,11 @@ class Coach:
         return Reply(self.library.lines.safety_check, intent)
 
     def _safety_answer(self, pending: _SafetyCheck, answer: Intent) -> Reply | None:
-        if answer.id == "yes":
-            heard = pending.original.possible_crisis
-            return self._crisis(Intent(CRISIS, 1.0, safety=self.matcher.safety.check(heard),
-                                       text=heard))
+        if answer.id == "yes" and pending.original.possible_crisis is not None:
+            return self._crisis(pending.original.possible_crisis)
         if answer.id == "no":
             self.state.pending = pending.interrupted  # what was said may answer it
-            reply = self.reply_to(replace(pending.original, possible_crisis=""))
+            reply = self.reply_to(replace(pending.original, possible_crisis=None))
             return replace(reply, text=f"{self.library.lines.safety_check_declined} {reply.text}")
         return None  # something else: a new request (a disclosure is caught before this)
 

@@ -37,8 +37,9 @@ class Intent:
     # the confidences).
     margin: float | None = None
     # Another reading of the same speech (the recogniser's runner-up) that discloses danger
-    # while this one does not: the coach asks before it either ignores or acts on it.
-    possible_crisis: str = ""
+    # while this one does not, understood as the crisis it would be: the coach asks before it
+    # either ignores or acts on it.
+    possible_crisis: Intent | None = None
 
     @property
     def crisis(self) -> bool:
@@ -74,8 +75,9 @@ class IntentMatcher:
             return Intent(CRISIS, 1.0, safety=safety, text=normalized)
         intent = self._best_intent(normalized, safety)
         for other in map(normalize, heard_otherwise):
-            if other and self.safety.check(other).is_crisis:
-                return replace(intent, possible_crisis=other)
+            if other and (finding := self.safety.check(other)).is_crisis:
+                return replace(intent, possible_crisis=Intent(CRISIS, 1.0, safety=finding,
+                                                              text=other))
         return intent
 
     def _best_intent(self, normalized: str, safety: SafetyFinding) -> Intent:

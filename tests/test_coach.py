@@ -189,7 +189,7 @@ def test_a_disclosure_heard_only_in_another_reading_is_asked_about_first(library
     coach = Coach(library, matcher)
     asked = coach.respond(*MISHEARD)
     assert asked.text == library.lines.safety_check and asked.action is None
-    assert asked.intent.id == "causes" and asked.intent.possible_crisis == MISHEARD[1][0]
+    assert asked.intent.id == "causes" and asked.intent.possible_crisis.text == MISHEARD[1][0]
     yes = coach.respond("yes")
     assert yes.intent.crisis and isinstance(yes.action, EndCoaching)
     assert yes.text == library.crisis_reply("US")
@@ -201,7 +201,7 @@ def test_no_to_the_safety_question_answers_what_was_asked(library, matcher):
     coach.respond(*MISHEARD)
     no = coach.respond("no")
     plain = Coach(library, matcher).respond(MISHEARD[0])
-    assert no.intent.id == "causes" and not no.intent.possible_crisis
+    assert no.intent.id == "causes" and no.intent.possible_crisis is None
     assert no.text == f"{library.lines.safety_check_declined} {plain.text}"
 
 

@@ -144,8 +144,9 @@ def test_eval_file_errors_name_the_line(tmp_path):
 
 def test_other_readings_are_checked_for_danger_only(matcher):
     flagged = matcher.understand("what causes trust issues", ["he choked me last night"])
-    assert flagged.id == "causes" and flagged.possible_crisis == "he choked me last night"
+    assert flagged.id == "causes" and flagged.possible_crisis.text == "he choked me last night"
+    assert flagged.possible_crisis.crisis and flagged.possible_crisis.safety.is_crisis
     ordinary = matcher.understand("what causes trust issues", ["what cause is trust issues",
                                                                "how do i use i statements"])
-    assert ordinary.id == "causes" and ordinary.possible_crisis == ""
+    assert ordinary.id == "causes" and ordinary.possible_crisis is None
     assert matcher.understand("he choked me", ["he joked with me"]).crisis

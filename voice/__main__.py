@@ -332,7 +332,7 @@ def cmd_understand(settings: Settings, files: Sequence[Path], texts: Sequence[st
         intent = reply.intent
         emit({"input": input_name, "transcript": text, "intent": intent.id,
               "confidence": intent.confidence, "crisis": intent.crisis,
-              "possible_crisis": intent.possible_crisis,
+              "possible_crisis": intent.possible_crisis.text if intent.possible_crisis else "",
               "reply": reply.display, "slots": dict(intent.slots),
               "alternatives": [{"intent": i, "confidence": c} for i, c in intent.alternatives],
               **extra})

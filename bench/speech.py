@@ -169,7 +169,7 @@ def latency(engine, matcher, items: list[Item], sample: int = 25) -> dict[str, f
             session.accept(AudioChunk(audio.samples[i:i + step], 16_000, 2, 1))
         started = time.perf_counter()
         transcript = session.finish()
-        reply = coach.respond(transcript.text)
+        reply = coach.respond(transcript.text, transcript.alternatives)
         first = sentences(reply.spoken)[0] if reply.spoken.strip() else "Okay."
         synthesizer.synthesize(first)
         timings.append(1000 * (time.perf_counter() - started))

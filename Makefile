@@ -12,11 +12,13 @@ run: setup
 	$(BIN)/trust-coach listen $(ARGS)
 
 test: setup
-	$(BIN)/ruff check voice intents tests bench tools
+	$(BIN)/ruff check common voice intents tests bench tools
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check voice intents tests bench tools
+	$(BIN)/ruff check common voice intents tests bench tools
+	$(BIN)/lint-imports
 
 bench: setup
 	PYTHON=$(PYTHON) tools/system-deps.sh --fixtures

@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true",
                         help="also measure the default without noise suppression")
     args = parser.parse_args()
-    from voice.models import default_models_root
+    from voice.settings import default_models_root
 
     started = datetime.datetime.now(datetime.UTC)
     print(f"machine: {machine()}")

@@ -1,6 +1,6 @@
 """Cue timing of a real-time breathing session with real speech output.
 
-Runs a session on the monotonic clock, speaking through pyttsx3 into a WAV file that is written
+Runs a session on the monotonic clock, speaking through espeak-ng into a WAV file that is written
 at the pace of a speaker (so each cue takes as long as it would in the room), and reports how
 far each cue's start was from its due time: mean, worst, and drift from the first cue to the
 last. Target: worst under 50 ms, no drift.
@@ -15,22 +15,28 @@ from pathlib import Path
 
 
 def run(minutes: float = 5.0, pattern: str = "resonance") -> dict[str, float]:
+    from intents.coach import Coach
+    from intents.conversation import Conversation
     from intents.library import load_library
-    from voice.breathing_session import BreathingSession
     from voice.clock import MonotonicClock
-    from voice.tts import Pyttsx3Synthesizer, Speaker, WavFileSink
+    from voice.executor import LocalExecutor
+    from voice.tts import EspeakSynthesizer, Speaker, WavFileSink
 
     library = load_library()
     chosen = library.breathing.patterns[pattern]
     rounds = max(1, round(minutes * 60 / chosen.round_seconds))
+    clock = MonotonicClock()
     with tempfile.TemporaryDirectory() as tmp:
         sink = WavFileSink(Path(tmp) / "session.wav", pace=True)
-        session = BreathingSession(library, Speaker(Pyttsx3Synthesizer(), sink),
-                                   MonotonicClock())
-        session.cautioned = True
-        result = session.run(pattern, rounds)
+        executor = LocalExecutor(Conversation(Coach(library)),
+                                 Speaker(EspeakSynthesizer(), sink), clock,
+                                 out=lambda line: None, report=print)
+        executor.start_exercise(pattern, rounds)
+        while executor.exercise_running:
+            clock.sleep_until(executor.next_due())
+            executor.tick(clock.now())
         sink.close()
-    errors = [1000 * (actual - due) for due, actual in result.onsets]
+    errors = [1000 * (onset.actual - onset.due) for onset in executor.onsets]
     return {
         "cues": len(errors),
         "session_minutes": rounds * chosen.round_seconds / 60,

@@ -93,8 +93,8 @@ def evaluate_in_process(config: Config, items: list[Item]) -> Scores:
 
 
 def evaluate(config: Config, items: list[Item], library, matcher, progress=print) -> Scores:
-    from voice.audio import read_speech_wav
-    from voice.loop import transcribe_recording
+    from voice.listening import transcribe_recording
+    from voice.wav import read_speech_wav
 
     engine = load(config, library)
     tally: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -141,35 +141,44 @@ def evaluate(config: Config, items: list[Item], library, matcher, progress=print
                         for voice, conditions in voices.items()}
     scores.wer = {c: e / n for c, (e, n) in errors.items() if n}
     scores.rtf = busy / audio_seconds
-    scores.latency_ms = latency(engine, matcher, items)
+    scores.latency_ms = latency(engine, matcher, items, denoise=config.denoise)
     ready, peak = startup(config)
     scores.ready_s, scores.peak_mb = ready, peak
     return scores
 
 
-def latency(engine, matcher, items: list[Item], sample: int = 25) -> dict[str, float]:
+def latency(engine, matcher, items: list[Item], sample: int = 25,
+            denoise: bool = True) -> dict[str, float]:
     """From the moment the trailing silence has confirmed the end of speech to the first
-    audio of the reply: finishing the decode, understanding, choosing the reply, and
-    synthesizing its first sentence. (The trailing-silence wait itself is configurable and not
-    included.)"""
+    audio of the reply: the listener's last step (finishing the decode), understanding,
+    choosing the reply, and synthesizing its first sentence. The recording is fed as the live
+    loop feeds a microphone, in 50 ms chunks through the same listener. (The trailing-silence
+    wait itself is configurable and not included.)"""
     from intents.coach import Coach
     from intents.library import sentences
-    from voice.audio import AudioChunk, read_speech_wav
-    from voice.tts import Pyttsx3Synthesizer
+    from voice.audio import AudioChunk
+    from voice.listening import CHUNK_SECONDS, UtteranceListener
+    from voice.tts import EspeakSynthesizer
+    from voice.wav import read_speech_wav
 
-    synthesizer = Pyttsx3Synthesizer()
+    synthesizer = EspeakSynthesizer()
     clean = [it for it in items if it.condition == "clean" and it.voice == "piper-joe"]
     timings = []
     for item in clean[:sample]:
         coach = Coach(matcher.library, matcher)
+        listener = UtteranceListener(engine, denoise=denoise)
         audio = read_speech_wav(item.path)
-        session = engine.start()
-        step = 640  # 20 ms chunks, streamed while "speaking"
-        for i in range(0, len(audio.samples), step):
-            session.accept(AudioChunk(audio.samples[i:i + step], 16_000, 2, 1))
-        started = time.perf_counter()
-        transcript = session.finish()
-        reply = coach.respond(transcript.text, transcript.alternatives)
+        samples = audio.samples + bytes(2 * 16_000)  # a second of quiet after the request
+        step = round(CHUNK_SECONDS * 16_000) * 2
+        for offset in range(0, len(samples), step):
+            started = time.perf_counter()
+            heard = listener.feed(AudioChunk(samples[offset:offset + step], 16_000, 2, 1,
+                                             offset / 32_000))
+            if heard:
+                break
+        else:
+            continue  # nothing heard in it: no reply to time
+        reply = coach.reply_to(coach.understand(heard[0].transcript))
         first = sentences(reply.spoken)[0] if reply.spoken.strip() else "Okay."
         synthesizer.synthesize(first)
         timings.append(1000 * (time.perf_counter() - started))
@@ -185,15 +194,15 @@ from pathlib import Path
 from intents.library import load_library
 from intents.matcher import IntentMatcher
 from bench.speech import Config, load
-from voice.tts import Pyttsx3Synthesizer
+from voice.tts import EspeakSynthesizer
 config = Config(**json.loads(sys.argv[1]))
 library = load_library()
 matcher = IntentMatcher(library)
 engine = load(config, library)
-Pyttsx3Synthesizer()
+EspeakSynthesizer()
 ready = time.perf_counter() - started
-from voice.audio import read_speech_wav
-from voice.loop import transcribe_recording
+from voice.wav import read_speech_wav
+from voice.listening import transcribe_recording
 for path in sys.argv[2:]:
     matcher.understand(transcribe_recording(engine, read_speech_wav(path),
                                             denoise=config.denoise).text)

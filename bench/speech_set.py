@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voice.audio import AudioChunk, pcm16, read_speech_wav, write_wav
+from voice.audio import AudioChunk
+from voice.convert import pcm16
+from voice.wav import read_speech_wav, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"

@@ -1,4 +1,5 @@
-"""The public intent ids (../shared/intent-catalog.md). They may grow, never be renamed."""
+"""The public intent ids, as the shared catalog lists them (intent-catalog.md, in the `shared`
+folder beside this repository). They may grow, never be renamed."""
 
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import os
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voice.paths import writable_cache_dir
+from common.dirs import writable_cache_dir
+from common.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,8 @@ class RidgeClassifier:
                 log.warning("%s: unreadable cache (%s); retraining", path, error)
         model = cls.train(rows, labels, n_features, n_classes)
         try:
-            # A name of our own, so two programs starting at once never write the same file.
-            temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(temporary, weights=model.weights, idf=model.idf)
-            temporary.replace(path)
+            with atomic_path(path) as temporary, temporary.open("wb") as out:
+                np.savez(out, weights=model.weights, idf=model.idf)
         except OSError as error:  # still works, just slower to start next time
             log.warning("cannot cache the classifier in %s: %s", path.parent, error)
         return model

@@ -1,9 +1,14 @@
-"""The conversation: what to say back to each utterance, given what has been said before.
+"""The dialogue policy: what to say back to each utterance, given what has been said before.
 
 The coach holds the little state a conversation needs (the current topic and how far into it we
-are, the last reply for "repeat", a question waiting for its answer, how many times in a row we
-did not understand) and turns each understood `Intent` into a `Reply`, optionally carrying an
-`Action` for the loop to run (a breathing exercise, a timer, ending the session).
+are, the last reply for "repeat", a question of ours waiting for its answer, how many times in a
+row we did not understand, whether a breathing exercise is running) and turns each understood
+`Intent` into a `Reply`, optionally carrying an `Action` for the front end to carry out (start a
+breathing exercise or change one, a timer, ending the session).
+
+Safety comes first in every state: a disclosure is answered with the crisis reply whatever was
+asked or is running, controlling behaviour is named with the hotline, and a disclosure that only
+another reading of the speech holds is asked about before anything else.
 """
 
 from __future__ import annotations
@@ -13,22 +18,26 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from common.errors import UsageError
+from common.transcript import Transcript
+from intents.breathing import PACE_STEP
 from intents.catalog import CONTROL, CRISIS, NONE, TIPS
+from intents.exercise import Command, Finished, Pace, Pause, Resume, Stop, Switch
 from intents.library import Library, display_text, spoken_text
 from intents.matcher import Intent, IntentMatcher
 from intents.normalize import says_any
 from intents.safety import CONTROLLING
-from intents.slots import breathing_pattern
+from intents.slots import MAX_BREAK, MIN_BREAK, breathing_pattern, minutes_in
 
 log = logging.getLogger(__name__)
 
+_PLAIN_STOPS = ("stop", "stop it", "that is enough")
 RATE_STEP = 1.15  # one "slower" or "faster" changes the speaking rate by this factor
 SHORT_ANSWER_WORDS = 5  # longer than this, a reply to "did you mean" is a new request
-MIN_BREAK, MAX_BREAK = 10, 120  # minutes a time-out timer may run
 _NEGATED = re.compile(r"\b(?:not|no|never|hardly|barely|isn't|nothing)\b")
 
 
-# --- what the loop is asked to do ------------------------------------------------------------
+# --- what the front end is asked to do --------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +62,6 @@ class ChangeRate:
 
 
 @dataclass(frozen=True, slots=True)
-class StopAll:
-    """Stop speaking or the exercise under way (the person said stop)."""
-
-
-@dataclass(frozen=True, slots=True)
 class EndCoaching:
     """After a crisis disclosure: no exercise, no break timer calling back to "restart the
     conversation" with a partner who may be the danger."""
@@ -68,13 +72,15 @@ class EndConversation:
     pass
 
 
-Action = (StartBreathing | StartTimer | CancelTimer | ChangeRate | StopAll | EndCoaching
-          | EndConversation)
+# During an exercise, the exercise's own commands (intents.exercise) are actions too.
+Action = (StartBreathing | StartTimer | CancelTimer | ChangeRate | EndCoaching | EndConversation
+          | Command)
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    text: str  # as printed (phone numbers plain)
+    text: str  # as printed (phone numbers plain); "" when nothing is said (a command heard
+    # during an exercise, which announces itself)
     intent: Intent
     action: Action | None = None
 
@@ -119,13 +125,13 @@ class _AnotherRound:
 
 
 @dataclass(frozen=True, slots=True)
-class _SafetyCheck:
+class _SafetyQuestion:
     original: Intent  # what the best reading asked for, answered if the answer is no
     interrupted: _Question | None = None  # our own question it may have been answering
 
 
 _Question = (_DidYouMean | _TimerOffer | _RestartOffer | _FeelingCheck | _AnotherRound
-             | _SafetyCheck)
+             | _SafetyQuestion)
 
 DEFAULT_BREAK_MINUTES = 20
 RESTART_BREATHING_ROUNDS = 6  # "a minute of breathing" in the gentle pattern
@@ -141,11 +147,13 @@ class _Topic:
 class ConversationState:
     topic: _Topic | None = None
     last: Reply | None = None
-    pending: _Question | None = None
+    question: _Question | None = None  # ours, waiting for its answer
     misses: int = 0
     tip_cursor: int = 0
     crisis_count: int = 0
     greeted: bool = False
+    exercise: str | None = None  # the breathing pattern under way
+    cautioned: bool = False  # the breathing caution is said once a conversation
     history: list[str] = field(default_factory=list)  # intent ids, for tests and logs
 
 
@@ -155,15 +163,13 @@ class Coach:
         """`timer_running` tells whether a break timer is set (None: this front end has
         no timers, as in `understand`)."""
         if region not in library.regions:
-            from voice.errors import UsageError
-
             raise UsageError(f"unknown region {region!r}; choose one of "
                              f"{', '.join(sorted(library.regions))}")
         self.library = library
         self.matcher = matcher or IntentMatcher(library)
         self.region = region
         self.state = ConversationState()
-        self.timer_running = timer_running or (lambda: False)
+        self._timer_running = timer_running or (lambda: False)
         self._handlers: dict[str, Callable[[Intent], Reply]] = {
             "help": self._help, "repeat": self._repeat, "stop": self._stop, "next": self._next,
             "slower": self._slower, "faster": self._faster, "yes": self._yes, "no": self._no,
@@ -183,31 +189,41 @@ class Coach:
         self.state.greeted = True
         return f"{self.library.lines.greeting} {self.library.lines.disclaimer}"
 
-    def respond(self, text: str, heard_otherwise: Sequence[str] = ()) -> Reply:
-        """The reply to what was said; `heard_otherwise` are the recogniser's other readings of
-        the same speech (see IntentMatcher.understand)."""
-        return self.answer(self.matcher.understand(text, heard_otherwise))
+    def understand(self, transcript: Transcript) -> Intent:
+        """The safety check and the intent, over every reading the recogniser offered."""
+        return self.matcher.understand(transcript.text, transcript.alternatives)
 
-    def answer(self, intent: Intent) -> Reply:
-        """The reply to an understood utterance, remembered for "repeat"."""
-        reply = self.reply_to(intent)
+    def reply_to_text(self, text: str, other_readings: Sequence[str] = ()) -> Reply:
+        """The reply to what was said; `other_readings` are the recogniser's other readings of
+        the same speech (see IntentMatcher.understand)."""
+        return self.reply_to(self.matcher.understand(text, other_readings))
+
+    def reply_to(self, intent: Intent) -> Reply:
+        """The reply to an understood utterance; what was said is remembered for "repeat"."""
+        reply = self._choose(intent)
         self.state.history.append(reply.intent.id)
-        if reply.intent.id != "repeat":
+        if reply.intent.id != "repeat" and reply.text:
             self.state.last = reply
         return reply
 
-    def reply_to(self, intent: Intent) -> Reply:
+    def _choose(self, intent: Intent) -> Reply:
         if intent.id == CRISIS:
             return self._crisis(intent)
-        pending, self.state.pending = self.state.pending, None
+        question, self.state.question = self.state.question, None
         if intent.safety.level == CONTROLLING:
-            # Controlling behaviour is never taken as the answer to a question of ours.
+            # Controlling behaviour is never taken as the answer to a question of ours, and
+            # it ends an exercise: it is what the person needs to talk about.
             self.state.misses = 0
             return self._coercive_control(intent)
-        if intent.possible_crisis is not None and not isinstance(pending, _SafetyCheck):
-            return self._check_safety(intent, pending)  # before any question of ours
-        if pending is not None and (resolved := self._answer(pending, intent)) is not None:
-            return resolved
+        if intent.possible_crisis is not None and not isinstance(question, _SafetyQuestion):
+            return self._ask_about_safety(intent, question)  # before any question of ours
+        if question is not None and (answer := self._take_answer(question, intent)) is not None:
+            return answer
+        if self.state.exercise is not None:
+            reply = self._during_exercise(intent)
+            if isinstance(question, _SafetyQuestion) and reply.action is None:
+                return replace(reply, action=Resume())  # not an answer: carry on breathing
+            return reply
         if intent.id == NONE:
             return self._not_understood(intent)
         self.state.misses = 0
@@ -221,30 +237,35 @@ class Coach:
     def _crisis(self, intent: Intent) -> Reply:
         self.state.crisis_count += 1
         self.state.topic = None
-        self.state.pending = None
+        self.state.question = None
         text = self.library.crisis_reply(self.region, again=self.state.crisis_count > 1)
         return Reply(text, intent, EndCoaching())
 
-    def _check_safety(self, intent: Intent, interrupted: _Question | None) -> Reply:
+    def _ask_about_safety(self, intent: Intent, interrupted: _Question | None) -> Reply:
         """One reading of the speech discloses danger and the best one does not. Ignoring it
         could leave someone in danger unheard; acting on it would set the coaching aside for
-        what may be an ordinary request. So ask."""
-        self.state.pending = _SafetyCheck(intent, interrupted)
-        return Reply(self.library.lines.safety_check, intent)
+        what may be an ordinary request. So ask (pausing an exercise meanwhile)."""
+        self.state.question = _SafetyQuestion(intent, interrupted)
+        pause = Pause(quietly=True) if self.state.exercise is not None else None
+        return Reply(self.library.lines.safety_check, intent, pause)
 
-    def _safety_answer(self, pending: _SafetyCheck, answer: Intent) -> Reply | None:
-        if answer.id == "yes" and pending.original.possible_crisis is not None:
-            return self._crisis(pending.original.possible_crisis)
+    def _safety_answer(self, question: _SafetyQuestion, answer: Intent) -> Reply | None:
+        if answer.id == "yes" and question.original.possible_crisis is not None:
+            return self._crisis(question.original.possible_crisis)
         if answer.id == "no":
-            self.state.pending = pending.interrupted  # what was said may answer it
-            reply = self.reply_to(replace(pending.original, possible_crisis=None))
-            return replace(reply, text=f"{self.library.lines.safety_check_declined} {reply.text}")
+            self.state.question = question.interrupted  # what was said may answer it
+            reply = self._choose(replace(question.original, possible_crisis=None))
+            if self.state.exercise is not None and reply.action is None:
+                reply = replace(reply, action=Resume())
+            declined = self.library.lines.safety_check_declined
+            return replace(reply, text=f"{declined} {reply.text}".strip())
         return None  # something else: a new request (a disclosure is caught before this)
 
     def _coercive_control(self, intent: Intent) -> Reply:
         self.state.topic = _Topic("cause.control")
         text = f"{self.library.lines.coercive_control} {self.library.control_hotline(self.region)}"
-        return Reply(text, intent)
+        stop = Stop("control", quietly=True) if self.state.exercise is not None else None
+        return Reply(text, intent, stop)
 
     # -- not understood, and did-you-mean ------------------------------------------------------
 
@@ -256,67 +277,66 @@ class Coach:
 
     def _ask_which(self, intent: Intent) -> Reply:
         first, second = intent.id, intent.alternatives[0][0]
-        self.state.pending = _DidYouMean(first, second, intent)
+        self.state.question = _DidYouMean(first, second, intent)
         text = self.library.lines.did_you_mean.format(
             first=self.library.title(first), second=self.library.title(second))
         return Reply(text, intent)
 
-    def _answer(self, pending: _Question, answer: Intent) -> Reply | None:
+    def _take_answer(self, question: _Question, answer: Intent) -> Reply | None:
         """The reply when `answer` answers our question; None to treat it as a new request."""
-        if isinstance(pending, _DidYouMean):
-            return self._resolve(pending, answer)
-        if isinstance(pending, _SafetyCheck):
-            return self._safety_answer(pending, answer)
-        if isinstance(pending, _TimerOffer):
-            return self._timer_answer(pending, answer)
-        if isinstance(pending, _RestartOffer):
+        if isinstance(question, _DidYouMean):
+            return self._resolve(question, answer)
+        if isinstance(question, _SafetyQuestion):
+            return self._safety_answer(question, answer)
+        if isinstance(question, _TimerOffer):
+            return self._timer_answer(question, answer)
+        if isinstance(question, _RestartOffer):
             return self._restart_answer(answer)
-        if isinstance(pending, _FeelingCheck):
-            return self._feeling_answer(pending, answer)
-        if isinstance(pending, _AnotherRound):
+        if isinstance(question, _FeelingCheck):
+            return self._feeling_answer(question, answer)
+        if isinstance(question, _AnotherRound):
             words = set(answer.text.split())
             if answer.id == "yes" or words & {"round", "again", "breathing", "breathe"}:
                 return Reply(self.library.entry("calm_down").reply, answer,
-                             StartBreathing(pending.pattern))
+                             StartBreathing(question.pattern))
             if "break" in words or answer.id == "time_out":
                 return self._time_out(Intent("time_out", answer.confidence, text=answer.text))
         return None
 
-    def _resolve(self, pending: _DidYouMean, answer: Intent) -> Reply | None:
+    def _resolve(self, question: _DidYouMean, answer: Intent) -> Reply | None:
         """Take "yes", "no", or the name of one option as the answer to did-you-mean."""
         choice = None
-        if answer.id in (pending.first, pending.second):
+        if answer.id in (question.first, question.second):
             choice = answer.id
         elif answer.id == "yes":
-            choice = pending.first
-        elif answer.id == "no" and not pending.retried:
-            choice = pending.second
+            choice = question.first
+        elif answer.id == "no" and not question.retried:
+            choice = question.second
         else:
-            choice = self._named_option(pending, answer.text)
+            choice = self._named_option(question, answer.text)
         if choice is not None:
             chosen = Intent(choice, answer.confidence, text=answer.text)
-            return self.reply_to(chosen)
-        if answer.id == NONE and not pending.retried:
-            self.state.pending = _DidYouMean(pending.first, pending.second, pending.original,
-                                             retried=True)
+            return self._choose(chosen)
+        if answer.id == NONE and not question.retried:
+            self.state.question = replace(question, retried=True)
             text = self.library.lines.did_you_mean_retry.format(
-                first=self.library.title(pending.first),
-                second=self.library.title(pending.second))
+                first=self.library.title(question.first),
+                second=self.library.title(question.second))
             return Reply(text, answer)
         return None  # something else entirely: answer it as a new request
 
-    def _named_option(self, pending: _DidYouMean, said: str) -> str | None:
+    def _named_option(self, question: _DidYouMean, said: str) -> str | None:
         """ "the first one", "the second", or words from one option's title; only in a short
         answer, so "no one listens to me" is not taken for "the first one"."""
         words = set(said.split())
         if len(words) > SHORT_ANSWER_WORDS:
             return None
         if words & {"first", "former", "one"} and "second" not in words:
-            return pending.first
+            return question.first
         if words & {"second", "latter", "other", "two"}:
-            return pending.second
+            return question.second
         titles = {option: set(self.library.title(option).split()) - {"a", "the", "of", "and"}
-                  for option in (pending.first, pending.second)}
+                  for option in (question.first, question.second)}
         hits = {option: len(words & t) for option, t in titles.items()}
         best = max(hits, key=hits.get)
         return best if hits[best] > 0 and list(hits.values()).count(hits[best]) == 1 else None
@@ -335,10 +355,12 @@ class Coach:
 
     def _stop(self, intent: Intent) -> Reply:
         if {"timer", "break", "alarm"} & set(intent.text.split()):
-            if self.timer_running():
+            if self._timer_running():
                 return Reply(self.library.timeout.cancelled, intent, CancelTimer())
             return Reply(self.library.timeout.no_timer, intent)
-        return Reply(self.library.entry("stop").reply, intent, StopAll())
+        # Speech has already ended (a reply cannot be interrupted) and an exercise under way
+        # hears "stop" as its own command: nothing is left to stop.
+        return Reply(self.library.entry("stop").reply, intent)
 
     def _slower(self, intent: Intent) -> Reply:
         return Reply(self.library.entry("slower").reply, intent, ChangeRate(1 / RATE_STEP))
@@ -408,20 +430,18 @@ class Coach:
     def _time_out(self, intent: Intent) -> Reply:
         self.state.topic = _Topic("time_out")
         minutes = int(intent.slots.get("minutes", DEFAULT_BREAK_MINUTES))
-        self.state.pending = _TimerOffer(minutes)
+        self.state.question = _TimerOffer(minutes)
         offer = self.library.timeout.offer.format(minutes=minutes)
         return Reply(f"{self.library.entry('time_out').reply} {offer}", intent)
 
-    def _timer_answer(self, pending: _TimerOffer, answer: Intent) -> Reply | None:
-        from intents.slots import minutes_in
-
+    def _timer_answer(self, question: _TimerOffer, answer: Intent) -> Reply | None:
         lines = self.library.timeout
         minutes = minutes_in(answer.text)
         if minutes is None and answer.id == "yes":
-            minutes = pending.minutes
+            minutes = question.minutes
         if minutes is not None:
             if not MIN_BREAK <= minutes <= MAX_BREAK:
-                self.state.pending = pending
+                self.state.question = question
                 return Reply(lines.out_of_range, answer)
             return Reply(lines.started.format(minutes=minutes), answer, StartTimer(minutes))
         if answer.id in ("no", "stop"):
@@ -432,7 +452,7 @@ class Coach:
         """What to say when a break timer runs out; the next answer picks how to restart."""
         lines = self.library.timeout
         said = lines.missed if while_off else lines.done
-        self.state.pending = _RestartOffer()
+        self.state.question = _RestartOffer()
         return f"{said.format(minutes=minutes)} {lines.restart_offer}"
 
     def _restart_answer(self, answer: Intent) -> Reply | None:
@@ -450,11 +470,42 @@ class Coach:
 
     # -- breathing -----------------------------------------------------------------------------
 
-    def breathing_finished(self, pattern: str) -> None:
-        """The exercise asked how they feel; the next answer is taken as the reply to that."""
-        self.state.pending = _FeelingCheck(pattern)
+    def breathing_started(self, pattern: str) -> bool:
+        """An exercise began; from now on what is heard is read as its commands (safety first,
+        as always). True the first time in this conversation: the caution is owed."""
+        self.state.exercise = pattern
+        first, self.state.cautioned = not self.state.cautioned, True
+        return first
 
-    def _feeling_answer(self, pending: _FeelingCheck, answer: Intent) -> Reply | None:
+    def breathing_ended(self, finished: Finished) -> None:
+        """A finished exercise asked how they feel; the next answer is taken as the reply."""
+        self.state.exercise = None
+        if finished.completed:
+            self.state.question = _FeelingCheck(finished.pattern)
+
+    def _during_exercise(self, intent: Intent) -> Reply:
+        """What an utterance asks of the exercise under way; nothing is said (the exercise
+        announces what it does), and anything else is let pass while they breathe."""
+        text = intent.text
+        commands = self.library.breathing.commands
+        command: Command | None = None
+        if says_any(text, commands.pause):
+            command = Pause()
+        elif says_any(text, commands.resume):
+            command = Resume()
+        elif intent.id == "stop" or text in _PLAIN_STOPS:
+            command = Stop()
+        elif intent.id == "slower" or text == "slower":
+            command = Pace(PACE_STEP)
+        elif intent.id == "faster" or text == "faster":
+            command = Pace(1 / PACE_STEP)
+        elif ((named := breathing_pattern(text)) and named != self.state.exercise
+              and (intent.id == "calm_down" or "breath" in text)):
+            command = Switch(named)
+            self.state.exercise = named
+        return Reply("", intent, command)
+
+    def _feeling_answer(self, question: _FeelingCheck, answer: Intent) -> Reply | None:
         commands = self.library.breathing.commands
         better = says_any(answer.text, commands.better)
         # "not okay", "no better", "not feeling fine" are worse, not better.
@@ -462,7 +513,7 @@ class Coach:
             answer.text) is not None)
         better = better and not worse
         if worse or (not better and answer.id == "no"):
-            self.state.pending = _AnotherRound(pending.pattern)
+            self.state.question = _AnotherRound(question.pattern)
             return Reply(self.library.breathing.lines.feeling_worse, answer)
         if better or answer.id == "yes":
             return Reply(self.library.breathing.lines.feeling_better, answer)

@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.errors import BadInputError
 from intents.catalog import ALL_IDS, CRISIS, NONE
 from intents.matcher import IntentMatcher
-from voice.errors import BadInputError
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from common.errors import LibraryError
 from intents.breathing import (
     PHASE_KINDS,
     BreathingCommands,
@@ -24,7 +25,6 @@ from intents.breathing import (
 )
 from intents.catalog import BREATHING_PATTERNS, CONTROL, CRISIS, LIBRARY_IDS
 from intents.normalize import normalize
-from voice.errors import LibraryError
 
 DEFAULT_LIBRARY = Path(__file__).resolve().parent / "library"
 MAX_SENTENCE_WORDS = 25  # about one breath

@@ -20,8 +20,7 @@ from intents.slots import EMPTY, extract_slots
 
 DEFAULT_THRESHOLD = 0.45  # below this evidence the answer is none
 # A runner-up this close, on the score intents are ordered by, makes the coach ask "did you
-# mean". On the evaluation sets 0.05 asks on about 4 % of requests (15 of 369), and in 3 of
-# those the runner-up was right; a margin on evidence alone asked on 10 %, mostly needlessly.
+# mean" (how often that happens, and how often it helps: bench/README.md).
 AMBIGUITY_MARGIN = 0.05
 
 

@@ -20,20 +20,21 @@ from dataclasses import dataclass
 
 from intents.phonetics import sound_similarity
 
-CRISIS = "crisis"
+DANGER = "danger"  # a disclosure of danger: the crisis answer
 CONTROLLING = "control"  # coercive control that is not an emergency
 SAFE = "safe"
+_DISCLOSURES = "disclosures"  # the learned check's group of written disclosures
 
 
 @dataclass(frozen=True, slots=True)
 class SafetyFinding:
-    level: str  # CRISIS, CONTROLLING or SAFE
+    level: str  # DANGER, CONTROLLING or SAFE
     category: str = ""  # violence, threat, strangulation, trapped, sexual, self_harm, fear, ...
     evidence: str = ""  # the words that triggered it
 
     @property
     def is_crisis(self) -> bool:
-        return self.level == CRISIS
+        return self.level == DANGER
 
 
 NOTHING = SafetyFinding(SAFE)
@@ -402,7 +403,7 @@ class SafetyCheck:
         from intents.matcher import intent_groups
         from intents.phrases import PhraseClassifier, PhraseGroup
 
-        groups = [PhraseGroup(CRISIS, (*library.disclosures, *crisis_corpus())),
+        groups = [PhraseGroup(_DISCLOSURES, (*library.disclosures, *crisis_corpus())),
                   PhraseGroup("everyday", library.everyday),
                   PhraseGroup("out_of_scope", library.out_of_scope),
                   *(PhraseGroup(g.id, g.examples) for g in intent_groups(library))]
@@ -411,13 +412,13 @@ class SafetyCheck:
     def learned(self, normalized: str) -> tuple[bool, float, float]:
         """Whether the crisis group ranks first, its evidence, and the best other evidence."""
         ranked = self._phrases.rank(_IDIOM_RE.sub(" ", normalized))
-        first = ranked[0][0] == CRISIS
+        first = ranked[0][0] == _DISCLOSURES
         evidence = dict(ranked)
-        crisis = evidence.pop(CRISIS)
+        crisis = evidence.pop(_DISCLOSURES)
         return first, crisis, max(evidence.values())
 
     def check(self, normalized: str) -> SafetyFinding:
-        finding = check_safety(normalized)
+        finding = check_rules(normalized)
         if finding.is_crisis or len(normalized.split()) < LEARNED_MIN_WORDS:
             return finding  # a word or two is too little to judge by resemblance
         first, crisis, other = self.learned(normalized)
@@ -425,7 +426,7 @@ class SafetyCheck:
         # escalate it when it reads much more like a written disclosure than anything else.
         margin = LEARNED_MARGIN if finding.level == SAFE else CONTROL_ESCALATION_MARGIN
         if first and crisis >= LEARNED_EVIDENCE and crisis - other >= margin:
-            return SafetyFinding(CRISIS, "learned", f"close to written disclosures "
+            return SafetyFinding(DANGER, "learned", f"close to written disclosures "
                                  f"({crisis:.2f} against {other:.2f})")
         return finding
 
@@ -436,12 +437,12 @@ LEARNED_MIN_WORDS = 3
 CONTROL_ESCALATION_MARGIN = 0.2
 
 
-def check_safety(normalized: str) -> SafetyFinding:
+def check_rules(normalized: str) -> SafetyFinding:
     """The rules alone, on one normalised utterance. Crisis beats control beats safe."""
     text = _IDIOM_RE.sub(" ", normalized)
     for category, pattern in _CRISIS_COMPILED:
         if match := pattern.search(text):
-            return SafetyFinding(CRISIS, category, match.group(0).strip())
+            return SafetyFinding(DANGER, category, match.group(0).strip())
     if fuzzy := _fuzzy_crisis(text.split()):
         return fuzzy
     for pattern in _CONTROL_COMPILED:
@@ -473,6 +474,6 @@ def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
             else:
                 if sum(scores) / n >= _MEAN_FLOOR:
                     heard = " ".join(window)
-                    return SafetyFinding(CRISIS, "fuzzy",
+                    return SafetyFinding(DANGER, "fuzzy",
                                          f"{heard!r} ~ {' '.join(prototype)!r}")
     return None

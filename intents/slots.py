@@ -31,6 +31,7 @@ _DURATION = re.compile(
     rf"|(?P<minutes>{_COUNT})(?:minutes?|mins?))\b")
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+MIN_BREAK, MAX_BREAK = 10, 120  # minutes a time-out timer may run
 
 
 def breathing_pattern(normalized: str) -> str | None:

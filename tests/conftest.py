@@ -92,3 +92,30 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "voice", *args], capture_output=True, check=False,
                           text=True, timeout=timeout, env=full_env, cwd=ROOT, input=stdin)
+
+
+def decode(engine, chunks):
+    """One utterance straight through an engine's session: for testing an engine alone. (The
+    product hears through voice.listening, which tests of the loop and the CLI exercise.)"""
+    session = engine.start()
+    for chunk in chunks:
+        session.accept(chunk)
+    return session.finish()
+
+
+def local_executor(library, matcher, *, timers=None, speaker=None, clock=None, out=None,
+                   report=None, ears=None, tone=False, count_aloud=False, region="US"):
+    """The conversation carried out as the voice loop and chat carry it out, with the real
+    library and matcher; silent and on a virtual clock unless told otherwise."""
+    from intents.coach import Coach
+    from intents.conversation import Conversation
+    from voice.clock import VirtualClock
+    from voice.executor import LocalExecutor
+    from voice.tts import SilentSink, Speaker
+
+    running = None if timers is None else (lambda: timers.active is not None)
+    conversation = Conversation(Coach(library, matcher, region, timer_running=running))
+    out = out or (lambda line: None)
+    return LocalExecutor(conversation, speaker or Speaker(None, SilentSink()),
+                         clock or VirtualClock(), out=out, report=report or out, timers=timers,
+                         ears=ears, tone=tone, count_aloud=count_aloud)

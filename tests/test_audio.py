@@ -6,23 +6,13 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import recording, run_cli
+from conftest import decode, recording, run_cli
 from wavmaker import write_wav, write_wav_bytes
 
-from voice.audio import (
-    SPEECH_FORMAT,
-    AudioChunk,
-    AudioChunkConverter,
-    Resampler,
-    WavWriter,
-    convert_all,
-    iter_wav_chunks,
-    pcm16,
-    read_speech_wav,
-    read_wav_info,
-)
-from voice.errors import AudioFileError
-from voice.stt import transcribe
+from common.errors import AudioFileError
+from voice.audio import SPEECH_FORMAT, AudioChunk
+from voice.convert import AudioChunkConverter, Resampler, convert_all, pcm16
+from voice.wav import WavWriter, iter_wav_chunks, read_speech_wav, read_wav_info
 
 
 def speech_samples() -> np.ndarray:
@@ -103,7 +93,7 @@ def test_odd_formats_still_transcribe_to_the_same_request(tmp_path, pocketsphinx
                                     48_000, "float32"),
     }
     for name, path in layouts.items():
-        heard = transcribe(pocketsphinx_restricted, [read_speech_wav(path)]).text
+        heard = decode(pocketsphinx_restricted, [read_speech_wav(path)]).text
         assert "help me calm down" in heard, (name, heard)
         assert matcher.understand(heard).id == "calm_down", (name, heard)
 
@@ -192,8 +182,8 @@ def test_command_line_reports_a_bad_file_in_one_line_and_goes_on(tmp_path):
     result = run_cli("understand", str(bad), str(good), "--json")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {bad}: truncated: header promises 0.10 s of audio, "
+    errors = [line for line in result.stderr.splitlines() if str(bad) in line]
+    assert errors == [f"trust-coach: {bad}: truncated: header promises 0.10 s of audio, "
                       "file holds 0.03 s"]
     lines = result.stdout.splitlines()
     assert len(lines) == 2

@@ -1,5 +1,6 @@
-"""Guided breathing: the schedule (exactly), sessions on a virtual clock, a real-time round,
-rendered WAV files, and spoken commands recorded during a session."""
+"""Guided breathing: the schedule (exactly), the exercise on a virtual clock through the same
+executor the front ends use, a real-time round, rendered WAV files, and spoken commands recorded
+during an exercise."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import time
 
 import numpy as np
 import pytest
-from conftest import recording, run_cli
+from conftest import local_executor, recording, run_cli
 
+from common.transcript import typed
 from intents.breathing import PACE_STEP, Phase, rounds_for, schedule
-from voice.audio import AudioChunk, pcm16, read_speech_wav, read_wav_info, write_wav
-from voice.breathing_session import BreathingSession
+from voice.audio import AudioChunk
 from voice.clock import MonotonicClock, SinkClock, VirtualClock
-from voice.tts import GAP_BETWEEN_REPLIES, Pyttsx3Synthesizer, SilentSink, Speaker, WavFileSink
+from voice.convert import pcm16
+from voice.tts import GAP_BETWEEN_REPLIES, EspeakSynthesizer, Speaker, WavFileSink
+from voice.wav import read_speech_wav, read_wav_info, write_wav
 
 EXPECTED = {
     "gentle": ([("in", 4), ("out", 6)], 12),
@@ -84,100 +87,175 @@ def test_replanning_from_the_middle_keeps_the_order(breathing):
     assert plan[0].at == 0
 
 
-# --- sessions on an injected clock ------------------------------------------------------------
+# --- exercises on an injected clock ------------------------------------------------------------
 
 
-class Script:
-    """Something said at given moments of the session clock (the listener seam)."""
-
-    def __init__(self, clock, lines: list[tuple[float, str]]):
-        self.clock, self.lines = clock, list(lines)
-
-    def listen(self, until: float):
-        if self.lines and self.lines[0][0] <= until:
-            at, text = self.lines.pop(0)
-            self.clock.sleep_until(at)
-            return text
-        self.clock.sleep_until(until)
-        return None
-
-    def spoke(self):
-        pass
+def _breathe(executor, clock, said: list[tuple[float, str]] = ()) -> None:
+    """Drive an exercise as the front ends do: tick at each due time, and hand over what the
+    person says at its moment, until the exercise ends."""
+    said = list(said)
+    while executor.exercise_running:
+        due = executor.next_due()
+        if said and said[0][0] <= due:
+            at, text = said.pop(0)
+            clock.sleep_until(at)
+            executor.hear(typed(text))
+        else:
+            clock.sleep_until(due)
+        executor.tick(clock.now())
 
 
-def test_a_five_minute_session_runs_in_milliseconds_on_time(library):
+def test_a_five_minute_session_runs_in_milliseconds_on_time(library, matcher):
     clock = VirtualClock()
     lines: list[str] = []
-    session = BreathingSession(library, Speaker(None, SilentSink()), clock, on_line=lines.append)
+    executor = local_executor(library, matcher, clock=clock, out=lines.append)
     started = time.perf_counter()
-    result = session.run("resonance", rounds=28)  # 28 x 11 s = 5 min 8 s
+    executor.start_exercise("resonance", rounds=28)  # 28 x 11 s = 5 min 8 s
+    _breathe(executor, clock)
     assert time.perf_counter() - started < 0.5
-    assert result.completed and len(result.onsets) == 56
-    assert all(due == actual for due, actual in result.onsets)
+    assert len(executor.onsets) == 56
+    assert all(onset.due == onset.actual for onset in executor.onsets)
     assert clock.now() == pytest.approx(28 * 11)
     assert lines[0] == f'coach: "{library.breathing.lines.caution}"'
     assert lines[-1] == f'coach: "{library.breathing.lines.closing}"'
 
 
-def test_the_caution_is_said_once_per_session(library):
+def test_the_caution_is_said_once_per_session(library, matcher):
+    clock = VirtualClock()
     lines: list[str] = []
-    session = BreathingSession(library, Speaker(None, SilentSink()), VirtualClock(),
-                               on_line=lines.append)
-    session.run("gentle", rounds=1)
-    session.run("gentle", rounds=1)
+    executor = local_executor(library, matcher, clock=clock, out=lines.append)
+    for _ in range(2):
+        executor.start_exercise("gentle", rounds=1)
+        _breathe(executor, clock)
     assert sum(library.breathing.lines.caution in line for line in lines) == 1
 
 
 def test_commands_change_the_session(library, matcher):
     clock = VirtualClock()
-    script = Script(clock, [(5.0, "slower"), (20.0, "pause"), (25.0, "resume"),
-                            (31.0, "switch to box breathing"), (40.0, "stop")])
     lines: list[str] = []
-    session = BreathingSession(library, Speaker(None, SilentSink()), clock, listener=script,
-                               matcher=matcher, on_line=lines.append)
-    result = session.run("gentle")
+    executor = local_executor(library, matcher, clock=clock, out=lines.append)
+    executor.start_exercise("gentle")
+    _breathe(executor, clock, [(5.0, "slower"), (20.0, "pause"), (25.0, "resume"),
+                               (31.0, "switch to box breathing"), (40.0, "stop")])
     said = [line for line in lines if line.startswith("coach:")]
     b = library.breathing.lines
     assert said[1:] == [f'coach: "{t}"' for t in (
         b.slower, b.paused, b.resumed, b.switched.format(title="box breathing"), b.stopped)]
-    assert result.ended_by == "stop" and not result.completed and result.pattern == "box"
+    assert [line for line in lines if line.startswith("heard during breathing")] == [
+        f'heard during breathing: "{t}"' for t in ("slower", "pause", "resume",
+                                                   "switch to box breathing", "stop")]
+    assert executor.conversation.coach.state.exercise is None
     # After "slower" (at 5 s, during the first out-breath) phases are 20 % longer.
-    dues = [due for due, _ in result.onsets]
+    dues = [onset.due for onset in executor.onsets]
     assert dues[1] - dues[0] == pytest.approx(4.0)
     assert dues[3] - dues[2] == pytest.approx(4 * PACE_STEP)
-    # Nothing was cued while paused (20 s to 25 s).
+    # Nothing was cued while paused (20 s to 25 s), and nothing after the stop.
     assert not [d for d in dues if 20.0 < d < 25.0]
+    assert max(dues) < 40.0
 
 
-def test_a_crisis_during_breathing_ends_it_and_is_handed_back(library, matcher):
+def test_a_crisis_during_breathing_is_a_turn_like_any_other(library, matcher):
     clock = VirtualClock()
-    session = BreathingSession(library, Speaker(None, SilentSink()), clock,
-                               listener=Script(clock, [(12.0, "he hit me last night")]),
-                               matcher=matcher)
-    result = session.run("gentle")
-    assert result.ended_by == "crisis" and result.crisis.id == "crisis"
+    lines: list[str] = []
+    executor = local_executor(library, matcher, clock=clock, out=lines.append)
+    executor.hear(typed("help me calm down"))
+    _breathe(executor, clock, [(7.0, "she choked me last night")])
+    turn = [line for line in lines if line.startswith("heard:")][-1]
+    assert "| intent: crisis" in turn and "911" in turn
+    assert library.breathing.lines.stopped not in "".join(lines)  # no "we'll stop there"
+    assert max(onset.due for onset in executor.onsets) < 7.0  # the exercise ended there
+    again = executor.hear(typed("could you repeat that"))
+    assert again.reply.text == library.crisis_reply("US")  # the hotlines, again
 
 
-def test_a_long_cue_is_shortened_not_the_phase(library, tmp_path):
+def test_controlling_behaviour_described_during_breathing_is_answered(library, matcher):
+    clock = VirtualClock()
+    lines: list[str] = []
+    executor = local_executor(library, matcher, clock=clock, out=lines.append)
+    executor.start_exercise("gentle")
+    _breathe(executor, clock, [(9.0, "he checks my phone every single night")])
+    turn = [line for line in lines if line.startswith("heard:")][-1]
+    assert "| intent: cause.control" in turn and "1-800-799-7233" in turn
+    assert max(onset.due for onset in executor.onsets) < 9.0  # the exercise gave way to it
+
+
+def test_a_runner_up_disclosure_during_breathing_pauses_it_and_asks(library, matcher):
+    """The recogniser's best reading is a command, its runner-up a disclosure: the exercise
+    pauses, the coach asks, and the answer decides."""
+    from common.transcript import Transcript
+
+    for answer, crisis in (("yes", True), ("no", False)):
+        clock = VirtualClock()
+        lines: list[str] = []
+        executor = local_executor(library, matcher, clock=clock, out=lines.append)
+        executor.start_exercise("gentle")
+        clock.sleep_until(7.0)
+        executor.tick(clock.now())
+        asked = executor.hear(Transcript("slower", 0.5, engine="pocketsphinx",
+                                         alternatives=("he choked me",)))
+        assert asked.reply.text == library.lines.safety_check
+        clock.sleep_until(30.0)
+        executor.tick(clock.now())
+        assert max(onset.due for onset in executor.onsets) < 7.0  # paused while we ask
+        reply = executor.hear(typed(answer)).reply
+        assert reply.intent.crisis is crisis
+        if crisis:
+            assert not executor.exercise_running and "911" in reply.text
+        else:  # thanked, then what was heard is done: slower, and the breathing goes on
+            assert reply.text == library.lines.safety_check_declined
+            assert f'coach: "{library.breathing.lines.slower}"' in lines
+            _breathe(executor, clock)
+            assert max(onset.due for onset in executor.onsets) > 30.0
+
+
+def test_a_long_cue_is_shortened_not_the_phase(library, matcher, tmp_path):
     from dataclasses import replace
 
     from intents.breathing import Pattern
+    from intents.library import sentences
 
     quick = Pattern("quick", "quick breathing", (Phase("in", 1.5), Phase("out", 1.5)), 3)
     content = replace(library.breathing, patterns={**library.breathing.patterns, "quick": quick})
-    synthesizer = Pyttsx3Synthesizer(rate=90)  # very slow speech: "And out, slowly" runs long
+    synthesizer = EspeakSynthesizer(rate=90)  # very slow speech: "And out, slowly" runs long
     assert synthesizer.synthesize("And out, slowly").duration > 1.5
     sink = WavFileSink(tmp_path / "quick.wav")
-    session = BreathingSession(replace(library, breathing=content),
-                               Speaker(synthesizer, sink), SinkClock(sink))
-    session.cautioned = True
-    result = session.run("quick")
-    dues = [d for d, _ in result.onsets]
+    clock = SinkClock(sink)
+    executor = local_executor(replace(library, breathing=content), matcher, clock=clock,
+                              speaker=Speaker(synthesizer, sink))
+    executor.start_exercise("quick")
+    _breathe(executor, clock)
+    dues = [onset.due for onset in executor.onsets]
     assert np.diff(dues) == pytest.approx([1.5] * 5)  # the phases kept their length
-    assert sink.onsets[:6] == pytest.approx(dues, abs=1e-3)  # and the file keeps them
-    closing_at = sink.onsets[6]  # after the last phase, and the usual pause before a reply
+    caution = len(sentences(library.breathing.lines.caution))  # played sentence by sentence
+    cue_onsets = sink.onsets[caution:caution + 6]
+    assert cue_onsets == pytest.approx(dues, abs=1e-3)  # and the file keeps them
+    closing_at = sink.onsets[caution + 6]  # after the last phase, and the pause before a reply
     assert closing_at == pytest.approx(dues[-1] + 1.5 + GAP_BETWEEN_REPLIES, abs=1e-3)
     sink.close()
+
+
+def test_a_pause_that_is_never_resumed_ends_the_exercise(library):
+    from intents.exercise import PAUSE_LIMIT, BreathingExercise, Finished, Pause, SayLine
+
+    exercise = BreathingExercise(library.breathing, "gentle", caution=False)
+    exercise.on_tick(0.0)
+    exercise.on_command(Pause(), 2.0)
+    assert exercise.next_due() == 2.0 + PAUSE_LIMIT
+    assert exercise.on_tick(100.0) == []
+    events = exercise.on_tick(2.0 + PAUSE_LIMIT)
+    assert events == [SayLine(library.breathing.lines.stopped),
+                      Finished("gentle", completed=False, ended_by="pause timeout")]
+
+
+def test_an_exercise_says_what_it_will_do_before_any_cue(library):
+    from intents.exercise import BreathingExercise, PlanChanged, PlayCue
+
+    exercise = BreathingExercise(library.breathing, "4-7-8", caution=True)
+    assert [line.text for line in exercise.opening()] == [
+        library.breathing.lines.caution, library.breathing.patterns["4-7-8"].caution]
+    first = exercise.on_tick(10.0)  # the plan starts once those lines are said
+    assert isinstance(first[0], PlanChanged) and first[0].upcoming[0][0] == 10.0
+    assert isinstance(first[1], PlayCue) and first[1].due == 10.0
 
 
 # --- rendered to a WAV file: the file keeps the schedule ---------------------------------------
@@ -217,16 +295,18 @@ def test_breathe_renders_a_wav_whose_cues_start_on_schedule(tmp_path, library, t
 
 
 @pytest.mark.slow
-def test_one_real_round_keeps_wall_clock_time(library, tmp_path):
+def test_one_real_round_keeps_wall_clock_time(library, matcher, tmp_path):
     sink = WavFileSink(tmp_path / "live.wav", pace=True)  # plays at the speed of a speaker
     clock = MonotonicClock()
-    session = BreathingSession(library, Speaker(Pyttsx3Synthesizer(), sink), clock)
-    session.cautioned = True
+    executor = local_executor(library, matcher, clock=clock,
+                              speaker=Speaker(EspeakSynthesizer(), sink))
+    executor.conversation.exercise_started("gentle")  # the caution was said before
     started = time.monotonic()
-    result = session.run("gentle", rounds=1)
-    errors = [actual - due for due, actual in result.onsets]
+    executor.start_exercise("gentle", rounds=1)
+    _breathe(executor, clock)
+    errors = [onset.actual - onset.due for onset in executor.onsets]
     assert len(errors) == 2 and max(abs(e) for e in errors) < 0.02
-    assert result.onsets[0][0] - started < 0.1
+    assert executor.onsets[0].due - started < 0.1
     assert time.monotonic() - started == pytest.approx(10.0 + 2.5, abs=2.5)  # + closing line
 
 
@@ -299,11 +379,10 @@ def test_phase_dataclass_is_plain_data():
 
 def test_counting_aloud_slower_keeps_the_breath_in_progress(library, matcher):
     clock = VirtualClock()
-    session = BreathingSession(library, Speaker(None, SilentSink()), clock, count_aloud=True,
-                               listener=Script(clock, [(1.5, "slower")]), matcher=matcher)
-    session.cautioned = True
-    result = session.run("box", rounds=1)
-    dues = [d for d, _ in result.onsets]
+    executor = local_executor(library, matcher, clock=clock, count_aloud=True)
+    executor.start_exercise("box", rounds=1)
+    _breathe(executor, clock, [(1.5, "slower")])
+    dues = [onset.due for onset in executor.onsets]
     # "Breathe in" at 0 and its counts at 1, 2, 3 go on; "Hold" comes at 4 as planned, and
     # only from there are the counts 20 % apart.
     assert dues[:5] == pytest.approx([0, 1, 2, 3, 4])
@@ -313,30 +392,18 @@ def test_counting_aloud_slower_keeps_the_breath_in_progress(library, matcher):
 def test_a_change_said_while_paused_also_resumes(library, matcher):
     clock = VirtualClock()
     lines: list[str] = []
-    session = BreathingSession(library, Speaker(None, SilentSink()), clock, matcher=matcher,
-                               listener=Script(clock, [(2.0, "pause"), (5.0, "slower")]),
-                               on_line=lines.append)
-    session.cautioned = True
-    result = session.run("gentle", rounds=2)
+    executor = local_executor(library, matcher, clock=clock, out=lines.append)
+    executor.conversation.exercise_started("gentle")  # the caution was said before
+    executor.start_exercise("gentle", rounds=2)
+    _breathe(executor, clock, [(2.0, "pause"), (5.0, "slower")])
     b = library.breathing.lines
     said = [line for line in lines if line.startswith("coach:")]
-    assert said[:3] == [f'coach: "{b.paused}"', f'coach: "{b.resumed}"', f'coach: "{b.slower}"']
-    assert result.completed
-
-
-def test_a_crisis_during_breathing_is_a_turn_like_any_other(library, matcher):
-    from intents.coach import Coach
-    from voice.loop import Conversation
-
-    lines: list[str] = []
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lines.append)
-    conversation.hear("help me calm down")
-    clock = VirtualClock()
-    conversation.run_pending(clock, Script(clock, [(7.0, "she choked me last night")]))
-    assert conversation.turns[-1].reply.intent.crisis
-    again = conversation.hear("could you repeat that")
-    assert again.reply.text == conversation.turns[-2].reply.text  # the hotlines, again
+    assert said == [f'coach: "{t}"' for t in (b.paused, b.resumed, b.slower, b.closing)]
+    dues = [onset.due for onset in executor.onsets]
+    # Paused during the first breath in: it carries on from the breath out, at once (5 s) and
+    # at the slower pace: 7.2 s out, then 4.8 s in.
+    assert dues[1] == 5.0
+    assert np.diff(dues[1:]) == pytest.approx([6 * PACE_STEP, 4 * PACE_STEP])
 
 
 def _pitch(samples: np.ndarray, rate: int) -> float:

@@ -9,8 +9,8 @@ from collections import defaultdict
 import pytest
 from conftest import AUDIO, recording, recordings, run_cli
 
-from voice.audio import read_speech_wav, read_wav_info
 from voice.endpoint import EndpointSettings, SpeechStarted, UtteranceSegmenter
+from voice.wav import read_speech_wav, read_wav_info
 
 # Floors a little under what was measured (issue notes), per voice and condition.
 FLOORS = {("piper-joe", "clean"): 0.95, ("festival-kal", "clean"): 0.95,
@@ -213,11 +213,12 @@ def test_an_internal_failure_is_one_line_and_exit_1(monkeypatch, capsys):
     """A bug (here, the library check raising something unexpected) is reported in one line,
     with exit code 1, never a traceback."""
     import voice.__main__ as cli
+    from voice.commands import library_check
 
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody planned for")
 
-    monkeypatch.setattr(cli, "cmd_library_check", broken)
+    monkeypatch.setattr(library_check, "run", broken)
     assert cli.main(["library", "check"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["trust-coach: internal error: RuntimeError: something nobody planned for "

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from conftest import recordings
 
-from voice.audio import AudioChunk, pcm16, read_speech_wav
+from voice.audio import AudioChunk
+from voice.convert import pcm16
 from voice.denoise import LAG, CleanTrack, NoiseSuppressor
-from voice.loop import transcribe_recording
+from voice.listening import transcribe_recording
+from voice.wav import read_speech_wav
 
 
 def _pink(seconds: float, level_db: float, seed: int = 0) -> np.ndarray:

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from conftest import recording, run_cli
 
-from voice.audio import AudioChunk, Resampler, pcm16, read_speech_wav
+from voice.audio import AudioChunk
+from voice.convert import Resampler, pcm16
+from voice.wav import read_speech_wav
 
 pytestmark = pytest.mark.hardware
 
@@ -98,7 +100,7 @@ def test_microphone_audio_arrives_converted_and_recognisable(fake_audio, pockets
     script = (
         "import threading, sys\n"
         "from voice.devices import MicrophoneSource\n"
-        "from voice.audio import convert_all\n"
+        "from voice.convert import convert_all\n"
         "source = MicrophoneSource('testmic')\n"
         "chunks = []\n"
         "stop = threading.Event()\n"
@@ -112,7 +114,7 @@ def test_microphone_audio_arrives_converted_and_recognisable(fake_audio, pockets
                           env={**os.environ, "HOME": str(home)}, check=True)
     audio = AudioChunk(done.stdout, 16_000, 2, 1)
     assert audio.duration > 4.0
-    from voice.loop import transcribe_recording
+    from voice.listening import transcribe_recording
 
     heard = transcribe_recording(pocketsphinx_restricted, audio).text
     assert matcher.understand(heard).id == "tips", heard

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from conftest import recording
 
-from voice.audio import AudioChunk, iter_wav_chunks, read_speech_wav
+from voice.audio import AudioChunk
 from voice.endpoint import EndpointSettings, SpeechEnded, SpeechStarted, UtteranceSegmenter
+from voice.wav import iter_wav_chunks, read_speech_wav
 
 
 def segment(path, settings=None, chunk_seconds=0.05):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
+from common.errors import LibraryError
 from intents.catalog import LIBRARY_IDS
 from intents.library import (
     DEFAULT_LIBRARY,
@@ -19,7 +20,6 @@ from intents.library import (
     spoken_text,
 )
 from intents.normalize import normalize
-from voice.errors import LibraryError
 
 SEED = ROOT.parent / "shared" / "seed" / "000_db830f5722e5d25a.txt"
 CATALOG = ROOT.parent / "shared" / "intent-catalog.md"

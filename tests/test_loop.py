@@ -6,13 +6,17 @@ import time
 
 import numpy as np
 import pytest
-from conftest import recording
+from conftest import local_executor, recording
 
+from common.transcript import Transcript, typed
 from intents.coach import Coach
-from voice.audio import AudioChunk, convert_all, pcm16, read_speech_wav, write_wav
-from voice.loop import Conversation, VoiceLoop, WavFileSource
-from voice.stt import Transcript
-from voice.tts import Pyttsx3Synthesizer, SilentSink, Speaker, WavFileSink
+from intents.conversation import Conversation
+from voice.audio import AudioChunk
+from voice.convert import convert_all, pcm16
+from voice.listening import WavFileSource
+from voice.loop import VoiceLoop
+from voice.tts import EspeakSynthesizer, SilentSink, Speaker, WavFileSink
+from voice.wav import read_speech_wav, write_wav
 
 
 def _join(tmp_path, name, *pieces: AudioChunk | float) -> str:
@@ -30,12 +34,15 @@ def _join(tmp_path, name, *pieces: AudioChunk | float) -> str:
     return path
 
 
+def _loop(source, engine, library, matcher, speaker, *, lines, **options):
+    return VoiceLoop(source, engine, Conversation(Coach(library, matcher)), speaker,
+                     out=lines.append, report=lines.append, **options)
+
+
 def _run(source, engine, library, matcher, sink, **options):
     lines: list[str] = []
-    conversation = Conversation(Coach(library, matcher), Speaker(
-        Pyttsx3Synthesizer() if not isinstance(sink, SilentSink) else None, sink),
-        out=lines.append)
-    VoiceLoop(source, engine, conversation, **options).run()
+    speaker = Speaker(EspeakSynthesizer() if not isinstance(sink, SilentSink) else None, sink)
+    _loop(source, engine, library, matcher, speaker, lines=lines, **options).run()
     sink.close()
     return [line for line in lines if line.startswith("heard:")]
 
@@ -45,7 +52,7 @@ def test_it_never_answers_its_own_voice(tmp_path, pocketsphinx_restricted, libra
     """A live source and a speaker in the room: the reply comes back into the microphone
     (here, recorded into the input at the moment it is spoken) and must be ignored."""
     causes = read_speech_wav(recording("piper-joe--causes.wav"))
-    reply = convert_all([Pyttsx3Synthesizer().synthesize(library.entry("causes").reply)])
+    reply = convert_all([EspeakSynthesizer().synthesize(library.entry("causes").reply)])
     assert reply.duration > 10
     # Four seconds of the reply reach the microphone while it is being played (which starts
     # about a second after the question ends: trailing silence, then recognising and speaking).
@@ -79,7 +86,7 @@ def test_keep_audio_is_off_unless_asked(tmp_path, pocketsphinx_restricted, libra
 
 
 def test_the_edge_converts_any_source_rate(tmp_path, pocketsphinx_restricted, library, matcher):
-    from voice.audio import Resampler
+    from voice.convert import Resampler
 
     speech = pcm16(read_speech_wav(recording("piper-joe--causes.wav"))).astype(np.float32)
     r = Resampler(16_000, 48_000)
@@ -95,11 +102,11 @@ def test_when_speech_output_fails_the_reply_is_printed_and_the_talk_goes_on(libr
 
     lines: list[str] = []
     errors: list[str] = []
-    speaker = Speaker(Pyttsx3Synthesizer(), SpeakerSink("no-such-speaker"))
-    conversation = Conversation(Coach(library, matcher), speaker, out=lines.append,
-                                report=errors.append)
-    conversation.hear("what causes trust issues")
-    conversation.hear("give me a tip")
+    speaker = Speaker(EspeakSynthesizer(), SpeakerSink("no-such-speaker"))
+    executor = local_executor(library, matcher, speaker=speaker, out=lines.append,
+                              report=errors.append)
+    executor.hear(typed("what causes trust issues"))
+    executor.hear(typed("give me a tip"))
     assert [line.split("| intent: ")[1].split(" ")[0] for line in lines] == ["causes", "tips"]
     assert len(errors) == 2 and all(e.startswith("error: speaker no-such-speaker") for e in errors)
     assert all("(reply printed instead)" in e for e in errors)
@@ -109,44 +116,37 @@ def test_speech_cut_short_by_our_own_voice_is_still_answered(pocketsphinx_restri
                                                             matcher, tmp_path):
     """Someone was still talking when the coach began to speak: what they had said is finished
     and answered, not thrown away with the echo (it might be a disclosure)."""
+    from voice.listening import UtteranceListener
+    from voice.wav import iter_wav_chunks
+
     path = _join(tmp_path, "talk.wav", read_speech_wav(recording("piper-joe--crisis-hit.wav")),
                  1.0)
-    source = WavFileSource(path, realtime=True)
-    speaker = Speaker(None, WavFileSink(tmp_path / "out.wav", pace=True))
-    conversation = Conversation(Coach(library, matcher), speaker, out=lambda line: None)
-    loop = VoiceLoop(source, pocketsphinx_restricted, conversation)
-    from voice.audio import iter_wav_chunks
-
+    listener = UtteranceListener(pocketsphinx_restricted)
     heard = []
     chunks = list(iter_wav_chunks(path, 0.05))
     for chunk in chunks[:20]:  # the first second: "he hit me last night" is under way
-        heard += loop.process(chunk)
-    assert loop.segmenter.in_speech and heard == []
-    loop._deaf_until = chunks[-1].end  # we start speaking now: the rest comes back as echo
-    for chunk in chunks[20:]:
-        heard += loop.process(chunk)
-    assert len(heard) == 1 and matcher.understand(heard[0].text).id == "crisis", heard
+        heard += listener.feed(chunk)
+    assert listener.in_speech and heard == []
+    for chunk in chunks[20:]:  # we start speaking now: the rest comes back as our own voice
+        heard += listener.drop(chunk)
+    assert len(heard) == 1 and heard[0].reason == "our own voice"
+    assert matcher.understand(heard[0].transcript.text).id == "crisis", heard
 
 
 def test_a_plain_stop_is_answered_and_starts_nothing(library, matcher):
     lines: list[str] = []
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lines.append)
-    conversation.hear("stop")
+    executor = local_executor(library, matcher, out=lines.append)
+    executor.hear(typed("stop"))
     assert "| intent: stop" in lines[-1]
-    assert conversation.pending is None and not conversation.finished
-    conversation.hear("help me calm down")
-    assert conversation.pending is not None  # an exercise about to start
-    conversation.act(conversation.coach.respond("stop"))
-    assert conversation.pending is None
+    assert not executor.exercise_running and not executor.finished
 
 
 class Room:
     """A quiet room with a microphone (this source) and a speaker in it (`RoomSpeaker`):
     whatever the speaker plays reaches the microphone while it plays, on one real-time line.
 
-    `answer` is what the person says, and when: after the coach's how-manieth sound, and how
-    many seconds after that sound ended."""
+    `answer` is what the person says, and when: how many seconds after the coach's
+    how-manieth breathing cue has ended (the exercise tells the room when a cue starts)."""
 
     live = True
     rate = 16_000
@@ -157,9 +157,15 @@ class Room:
         self.mix(0.5, opening)
         self.answer = answer
         self.played: list[tuple[float, float]] = []  # (start, end) of each sound, room time
+        self.cues = 0  # breathing cues started so far
         self.started: float | None = None  # when the microphone was opened
-        self.leave_at = seconds  # the recording ends a little after the coach's last word
-        self._delivered = 0
+        self.leave_at = seconds  # the recording ends a little after the coach's answer
+
+    def on_exercise(self, event) -> None:
+        from intents.exercise import PlayCue
+
+        if isinstance(event, PlayCue):
+            self.cues += 1
 
     def mix(self, at: float, chunk: AudioChunk) -> None:
         samples = pcm16(convert_all([chunk])).astype(np.float64)
@@ -173,9 +179,6 @@ class Room:
     def describe(self) -> str:
         return "a room with a speaker in it"
 
-    def position(self) -> float:
-        return self._delivered / self.rate
-
     def run(self, emit, report, stop) -> None:
         self.started = time.monotonic()
         step = self.rate // 20
@@ -185,7 +188,6 @@ class Room:
             if stop.wait(max(0.0, (start + step) / self.rate - self.now())):
                 return
             block = np.clip(self.track[start:start + step], -32768, 32767).astype("<i2")
-            self._delivered = start + step
             emit(AudioChunk(block.tobytes(), self.rate, 2, 1, start / self.rate))
 
 
@@ -194,6 +196,7 @@ class RoomSpeaker:
 
     def __init__(self, room: Room) -> None:
         self.room = room
+        self._answered = False
 
     def play(self, chunk: AudioChunk) -> None:
         room = self.room
@@ -202,11 +205,11 @@ class RoomSpeaker:
         if room.started is None:  # before the microphone opens: nobody hears it, no need to wait
             return
         room.mix(at, chunk)
-        count, delay, speech = room.answer
-        if len(room.played) == count:
+        cue, delay, speech = room.answer
+        if room.cues == cue and not self._answered:  # this is that cue
+            self._answered = True
             room.mix(at + chunk.duration + delay, speech)
-        elif len(room.played) == count + 1:  # the coach's answer to it
-            room.leave_at = at + chunk.duration + 2.0
+            room.leave_at = at + chunk.duration + delay + speech.duration + 8.0
         time.sleep(chunk.duration)
 
     def pause(self, seconds: float) -> None:
@@ -222,15 +225,14 @@ def test_breathing_cues_coming_back_into_the_microphone_are_not_commands(
     """"And out, slowly" must not be heard as "slower", nor any cue as anything else: the
     session runs on until the person, not the coach, says stop."""
     assert "slowly" in library.breathing.cues["out"]
-    # Sounds played: the greeting, the reply, the caution, then cues. The person says "stop"
-    # 1.5 s after the second cue (the first breath out) has ended, while the coach is quiet.
+    # The person says "stop" 1.5 s after the second cue (the first breath out) has ended,
+    # while the coach is quiet.
     room = Room(read_speech_wav(recording("piper-joe--calm-help.wav")),
-                (5, 1.5, read_speech_wav(recording("piper-joe--cmd-stop.wav"))), 45.0)
+                (2, 1.5, read_speech_wav(recording("piper-joe--cmd-stop.wav"))), 45.0)
     lines: list[str] = []
-    conversation = Conversation(Coach(library, matcher),
-                                Speaker(Pyttsx3Synthesizer(), RoomSpeaker(room)),
-                                out=lines.append)
-    VoiceLoop(room, pocketsphinx_restricted, conversation).run()
+    speaker = Speaker(EspeakSynthesizer(), RoomSpeaker(room))
+    _loop(room, pocketsphinx_restricted, library, matcher, speaker, lines=lines,
+          on_exercise=room.on_exercise).run()
     heard = [line for line in lines if "heard during breathing" in line]
     cues = [line for line in lines if line.startswith("cue ")]
     said = [line for line in lines if line.startswith("coach:")]
@@ -239,14 +241,123 @@ def test_breathing_cues_coming_back_into_the_microphone_are_not_commands(
     assert [c.split(":")[0] for c in cues] == ["cue 1.1 in", "cue 1.2 out"], lines
     assert said[-2:] == [f'coach: "{library.breathing.lines.caution}"',
                          f'coach: "{library.breathing.lines.stopped}"'], lines
-    assert len(room.played) == 6  # greeting, reply, caution, two cues, "we'll stop there"
+    assert room.cues == 2
 
 
 def test_the_recognisers_other_readings_reach_the_coach(library, matcher):
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lambda line: None)
+    executor = local_executor(library, matcher)
     transcript = Transcript("what causes trust issues", 0.4, engine="pocketsphinx",
                             alternatives=("he choked me last night",))
-    asked = conversation.hear(transcript.text, transcript)
+    asked = executor.hear(transcript)
     assert asked.reply.text == library.lines.safety_check
-    assert conversation.hear("yes").reply.intent.crisis
+    assert executor.hear(typed("yes")).reply.intent.crisis
+
+
+class SlowEngine:
+    """The real recogniser, made to take `delay` seconds more over every utterance, as a
+    neural recogniser may."""
+
+    name = "pocketsphinx, slowed"
+
+    def __init__(self, engine, delay: float) -> None:
+        self.engine, self.delay = engine, delay
+
+    def start(self):
+        return _SlowSession(self.engine.start(), self.delay)
+
+
+class _SlowSession:
+    def __init__(self, session, delay: float) -> None:
+        self.session, self.delay = session, delay
+
+    def accept(self, chunk) -> None:
+        self.session.accept(chunk)
+
+    def partial(self) -> str:
+        return self.session.partial()
+
+    def finish(self):
+        time.sleep(self.delay)
+        return self.session.finish()
+
+
+@pytest.mark.slow
+def test_a_slow_recogniser_never_makes_a_cue_late(tmp_path, pocketsphinx_restricted, library,
+                                                 matcher):
+    """Recognition runs off the path that keeps time: with every utterance taking 1.5 s longer
+    to recognise, each cue still starts within 20 ms of its schedule, and "slower" and "stop"
+    are still obeyed (late by the recogniser's delay, as they must be)."""
+    from intents.exercise import PlayCue
+
+    path = _join(tmp_path, "session.wav", read_speech_wav(recording("piper-joe--calm-help.wav")),
+                 2.5, read_speech_wav(recording("piper-joe--cmd-slower.wav")), 9.0,
+                 read_speech_wav(recording("piper-joe--cmd-stop.wav")), 4.0)
+    onsets: list[tuple[float, float]] = []
+
+    def cue_played(event) -> None:
+        if isinstance(event, PlayCue):
+            onsets.append((event.due, time.monotonic()))
+
+    lines: list[str] = []
+    loop = _loop(WavFileSource(path, realtime=True), SlowEngine(pocketsphinx_restricted, 1.5),
+                 library, matcher, Speaker(None, SilentSink()), lines=lines,
+                 on_exercise=cue_played)
+    loop.run()
+    said = [line for line in lines if line.startswith("coach:")]
+    b = library.breathing.lines
+    assert said[-2:] == [f'coach: "{b.slower}"', f'coach: "{b.stopped}"'], lines
+    assert len(onsets) >= 3, lines
+    late = [round(1000 * (actual - due), 1) for due, actual in onsets]
+    assert all(abs(ms) < 20 for ms in late), late
+    # The out-breath after "slower" is 20 % longer: 7.2 s instead of 6.
+    assert onsets[2][0] - onsets[1][0] == pytest.approx(6 * 1.2, abs=1e-6)
+
+
+def test_a_loop_can_run_again_and_the_conversation_goes_on(tmp_path, pocketsphinx_restricted,
+                                                          library, matcher):
+    path = _join(tmp_path, "one.wav", read_speech_wav(recording("piper-joe--causes.wav")), 1.0)
+    lines: list[str] = []
+    loop = _loop(WavFileSource(path), pocketsphinx_restricted, library, matcher,
+                 Speaker(None, SilentSink()), lines=lines)
+    loop.run()
+    loop.run()  # the source again, as after a microphone came back
+    assert sum(line.startswith("coach:") for line in lines) == 1  # greeted once
+    turns = [line.split("| intent: ")[1].split(" ")[0] for line in lines if "heard:" in line]
+    assert turns == ["causes", "causes"]
+    assert loop.conversation.coach.state.history == ["causes", "causes"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_the_program_stops_cleanly_within_a_second_on_a_signal(tmp_path, signal_name):
+    """A real process listening to a recording in real time, stopped the way systemd (SIGTERM)
+    or a person (Ctrl-C) stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = _join(tmp_path, "long.wav", 30.0)
+
+    def as_a_person_runs_it() -> None:  # Ctrl-C works (a test runner may ignore it)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    process = subprocess.Popen([sys.executable, "-m", "voice", "listen", "--input", str(path),
+                                "--realtime", "--text-only"], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ,
+                               preexec_fn=as_a_person_runs_it)  # noqa: PLW1509 - no threads yet
+    try:
+        for line in process.stderr:
+            if line.startswith("listening:"):
+                break
+        time.sleep(0.5)  # listening: the source and listening threads are running
+        asked = time.monotonic()
+        process.send_signal(getattr(signal, signal_name))
+        process.wait(timeout=10)
+        took = time.monotonic() - asked
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert "stopped" in process.stderr.read()
+    assert took < 1.0, took

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import DATA, run_cli
 
+from common.errors import BadInputError
 from intents.evaluate import evaluate, load_eval_set
 from intents.normalize import normalize, words_to_number
 from intents.slots import breathing_pattern, minutes_in
-from voice.errors import BadInputError
 
 
 def test_every_example_phrase_maps_to_its_intent(library, matcher):

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import recording, run_cli
+from conftest import decode, recording, run_cli
 
-from voice.errors import DownloadError, ModelError
+from common.errors import DownloadError, ModelError
 from voice.models import (
     CatalogEntry,
     download_model,
@@ -163,9 +163,8 @@ def _entry(url: str, sha256: str | None = None) -> CatalogEntry:
 
 
 def test_download_verifies_unpacks_and_the_model_then_works(server, tmp_path):
-    from voice.audio import read_speech_wav
-    from voice.stt import transcribe
     from voice.vosk_engine import VoskEngine
+    from voice.wav import read_speech_wav
 
     base, files = server
     digest = hashlib.sha256(files["/model.zip"]).hexdigest()
@@ -177,7 +176,7 @@ def test_download_verifies_unpacks_and_the_model_then_works(server, tmp_path):
     assert seen[-1] == (len(files["/model.zip"]), len(files["/model.zip"]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vosk-model-test"]  # no leftovers
     engine = VoskEngine(target, grammar_phrases=["안녕하세요", "감사합니다"])
-    assert transcribe(engine, [read_speech_wav(recording("ko--gamsa.wav"))]).text == "감사합니다"
+    assert decode(engine, [read_speech_wav(recording("ko--gamsa.wav"))]).text == "감사합니다"
     with pytest.raises(DownloadError, match="already exists"):
         download_model(_entry(f"{base}/model.zip", digest), tmp_path)
 

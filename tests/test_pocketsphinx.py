@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import recording
+from conftest import decode, recording
 
-from voice.audio import AudioChunk, iter_wav_chunks, read_speech_wav
-from voice.stt import transcribe
+from voice.audio import AudioChunk
+from voice.wav import iter_wav_chunks, read_speech_wav
 
 
 def chunks_of(audio: AudioChunk, size: int) -> list[AudioChunk]:
@@ -16,7 +16,7 @@ def chunks_of(audio: AudioChunk, size: int) -> list[AudioChunk]:
 
 
 def test_transcribes_a_request_with_words_and_times(pocketsphinx_restricted):
-    transcript = transcribe(pocketsphinx_restricted,
+    transcript = decode(pocketsphinx_restricted,
                             [read_speech_wav(recording("piper-joe--causes.wav"))])
     assert transcript.text == "what causes trust issues"
     assert transcript.engine == "pocketsphinx"
@@ -29,16 +29,16 @@ def test_transcribes_a_request_with_words_and_times(pocketsphinx_restricted):
 @pytest.mark.parametrize("size", [160, 1024, 4000, 16_000])
 def test_streaming_in_any_chunk_size_gives_the_same_result(pocketsphinx_restricted, size):
     audio = read_speech_wav(recording("piper-joe--tip-forgiveness.wav"))
-    whole = transcribe(pocketsphinx_restricted, [audio]).text
-    assert transcribe(pocketsphinx_restricted, chunks_of(audio, size)).text == whole
+    whole = decode(pocketsphinx_restricted, [audio]).text
+    assert decode(pocketsphinx_restricted, chunks_of(audio, size)).text == whole
 
 
 def test_results_do_not_depend_on_what_came_before(pocketsphinx_restricted):
     first = read_speech_wav(recording("piper-joe--help.wav"))
     other = read_speech_wav(recording("festival-kal--causes.wav"))
-    alone = transcribe(pocketsphinx_restricted, [first]).text
-    transcribe(pocketsphinx_restricted, [other])
-    assert transcribe(pocketsphinx_restricted, [first]).text == alone
+    alone = decode(pocketsphinx_restricted, [first]).text
+    decode(pocketsphinx_restricted, [other])
+    assert decode(pocketsphinx_restricted, [first]).text == alone
 
 
 def test_partial_results_grow_while_speaking(pocketsphinx_restricted):
@@ -53,7 +53,7 @@ def test_partial_results_grow_while_speaking(pocketsphinx_restricted):
 
 
 def test_silence_gives_an_empty_transcript(pocketsphinx_restricted):
-    transcript = transcribe(pocketsphinx_restricted, [read_speech_wav(recording("silence.wav"))])
+    transcript = decode(pocketsphinx_restricted, [read_speech_wav(recording("silence.wav"))])
     assert transcript.is_empty and transcript.confidence == 0.0
 
 
@@ -73,7 +73,7 @@ def test_wrong_audio_format_is_refused_at_the_engine(pocketsphinx_restricted):
 
 
 def test_the_full_english_model_also_works(pocketsphinx_full):
-    transcript = transcribe(pocketsphinx_full,
+    transcript = decode(pocketsphinx_full,
                             [read_speech_wav(recording("piper-joe--causes.wav"))])
     assert transcript.text == "what causes trust issues"
 
@@ -96,7 +96,7 @@ def test_the_library_language_model_is_built_once_and_cached(library, tmp_path):
 
 
 def test_a_finished_utterance_carries_the_runner_up_reading(pocketsphinx_restricted):
-    transcript = transcribe(pocketsphinx_restricted,
+    transcript = decode(pocketsphinx_restricted,
                             [read_speech_wav(recording("piper-joe--causes.wav"))])
     assert transcript.text == "what causes trust issues"
     assert len(transcript.alternatives) == 1

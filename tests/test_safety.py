@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from intents.normalize import normalize
-from intents.safety import CONTROLLING, CRISIS, SAFE, check_safety
+from intents.safety import CONTROLLING, DANGER, SAFE, check_rules
 
 DATA = Path(__file__).parent / "data"
 
 
 def level(text: str) -> str:
-    return check_safety(normalize(text)).level
+    return check_rules(normalize(text)).level
 
 
 @pytest.mark.parametrize("text", [
@@ -39,7 +39,7 @@ def level(text: str) -> str:
     "my boyfriend dragged me around bye my air",
 ])
 def test_disclosures_are_crisis(text):
-    assert level(text) == CRISIS, text
+    assert level(text) == DANGER, text
 
 
 @pytest.mark.parametrize("text", [
@@ -61,7 +61,7 @@ def test_idioms_never_hide_a_person_doing_harm(matcher, text):
     "she push me",
 ])
 def test_disclosures_survive_recognition_errors(text):
-    assert level(text) == CRISIS, text
+    assert level(text) == DANGER, text
 
 
 @pytest.mark.parametrize("text", [
@@ -79,7 +79,7 @@ def test_disclosures_survive_recognition_errors(text):
     "if i was gone for a week would you water the plants", "i pulled my hair out over this",
 ])
 def test_ordinary_talk_is_not_a_crisis(text):
-    assert level(text) != CRISIS, text
+    assert level(text) != DANGER, text
 
 
 @pytest.mark.parametrize("text", [
@@ -102,7 +102,7 @@ def test_crisis_wins_over_every_intent(matcher):
 
 
 def test_the_finding_names_its_evidence():
-    finding = check_safety(normalize("she slapped me across the face"))
+    finding = check_rules(normalize("she slapped me across the face"))
     assert finding.category == "violence" and "slapped" in finding.evidence
 
 

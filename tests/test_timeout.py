@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import local_executor, run_cli
 
+from common.transcript import typed
 from intents.coach import Coach, StartBreathing, StartTimer
-from voice.loop import Conversation
 from voice.timers import TimerBook
-from voice.tts import SilentSink, Speaker
 
 
 class Now:
@@ -23,11 +22,11 @@ class Now:
 
 def test_time_out_explains_then_offers_a_timer(library, matcher):
     coach = Coach(library, matcher)
-    reply = coach.respond("we're shouting at each other we need a break")
+    reply = coach.reply_to_text("we're shouting at each other we need a break")
     assert reply.intent.id == "time_out"
     assert reply.text.startswith(library.entry("time_out").reply)
     assert reply.text.endswith("Shall I call you back in 20 minutes?")
-    yes = coach.respond("yes please")
+    yes = coach.reply_to_text("yes please")
     assert yes.action == StartTimer(20)
 
 
@@ -42,21 +41,21 @@ def test_time_out_explains_then_offers_a_timer(library, matcher):
                                                  ("two hours", 120)])
 def test_any_length_from_ten_to_a_hundred_and_twenty_minutes(library, matcher, answer, minutes):
     coach = Coach(library, matcher)
-    coach.respond("we need a time out")
-    assert coach.respond(answer).action == StartTimer(minutes)
+    coach.reply_to_text("we need a time out")
+    assert coach.reply_to_text(answer).action == StartTimer(minutes)
 
 
 def test_out_of_range_is_asked_again(library, matcher):
     coach = Coach(library, matcher)
-    coach.respond("we need a time out")
-    assert coach.respond("five minutes").text == library.timeout.out_of_range
-    assert coach.respond("twenty five minutes").action == StartTimer(25)
+    coach.reply_to_text("we need a time out")
+    assert coach.reply_to_text("five minutes").text == library.timeout.out_of_range
+    assert coach.reply_to_text("twenty five minutes").action == StartTimer(25)
 
 
 def test_longer_than_two_hours_is_asked_again(library, matcher):
     coach = Coach(library, matcher)
-    coach.respond("we need a time out")
-    assert coach.respond("two hours and a half").text == library.timeout.out_of_range
+    coach.reply_to_text("we need a time out")
+    assert coach.reply_to_text("two hours and a half").text == library.timeout.out_of_range
 
 
 def test_the_timer_survives_a_restart_and_rings(tmp_path, library, matcher):
@@ -69,34 +68,32 @@ def test_the_timer_survives_a_restart_and_rings(tmp_path, library, matcher):
     assert again.take_due() is None and again.seconds_left() == pytest.approx(60)
     now.t += 61
     lines: list[str] = []
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lines.append, timers=again)
-    conversation.check_timers()
+    executor = local_executor(library, matcher, out=lines.append, timers=again)
+    executor.check_timers()
     assert lines[-1] == (f'coach: "Your 20 minute break is up. '
                          f'{library.timeout.restart_offer}"')
     assert TimerBook(tmp_path, now=now).active is None  # rung once, then gone
     # The next answer picks the restart: a minute of breathing, or a gentle way to talk.
-    reply = conversation.coach.respond("a minute of breathing first")
+    reply = executor.conversation.coach.reply_to_text("a minute of breathing first")
     assert reply.action == StartBreathing("gentle", 6)
 
 
 def test_a_gentle_restart_offers_words_to_start_with(library, matcher):
     coach = Coach(library, matcher)
     coach.timer_finished(20)
-    assert coach.respond("an easy way to start talking").text == library.timeout.gentle_start
+    assert coach.reply_to_text("an easy way to start talking").text == library.timeout.gentle_start
 
 
 def test_cancel_by_voice(tmp_path, library, matcher):
     lines: list[str] = []
     book = TimerBook(tmp_path, now=Now())
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lines.append, timers=book)
-    conversation.hear("we need a time out")
-    conversation.hear("yes")
+    executor = local_executor(library, matcher, out=lines.append, timers=book)
+    executor.hear(typed("we need a time out"))
+    executor.hear(typed("yes"))
     assert book.active is not None
-    conversation.hear("cancel the timer")
+    executor.hear(typed("cancel the timer"))
     assert book.active is None and library.timeout.cancelled in lines[-1]
-    conversation.hear("cancel the timer")
+    executor.hear(typed("cancel the timer"))
     assert library.timeout.no_timer in lines[-1]
 
 
@@ -134,12 +131,11 @@ def test_command_line_timers_across_runs(tmp_path):
 
 def test_a_crisis_cancels_the_break_timer(tmp_path, library, matcher):
     book = TimerBook(tmp_path, now=Now())
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lambda line: None, timers=book)
-    conversation.hear("we need a time out")
-    conversation.hear("yes")
+    executor = local_executor(library, matcher, timers=book)
+    executor.hear(typed("we need a time out"))
+    executor.hear(typed("yes"))
     assert book.active is not None
-    conversation.hear("he just threatened to kill me")
+    executor.hear(typed("he just threatened to kill me"))
     assert book.active is None  # no "time to restart the conversation" call later
 
 
@@ -150,9 +146,8 @@ def test_a_timer_file_that_cannot_be_written_is_one_line_and_the_talk_goes_on(tm
     blocked.write_text("a file where the state folder should be")
     said: list[str] = []
     book = TimerBook(blocked, now=Now(), report=said.append)
-    conversation = Conversation(Coach(library, matcher), Speaker(None, SilentSink()),
-                                out=lambda line: None, timers=book, report=said.append)
-    conversation.hear("we need a time out")
-    conversation.hear("yes")
+    executor = local_executor(library, matcher, timers=book, report=said.append)
+    executor.hear(typed("we need a time out"))
+    executor.hear(typed("yes"))
     assert book.active is not None  # kept in memory
     assert len(said) == 1 and str(blocked) in said[0]

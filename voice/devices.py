@@ -13,10 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
+from common.errors import DeviceError
 from voice.audio import AudioChunk
-from voice.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +78,7 @@ def input_device(device: int | str | None) -> DeviceInfo:
 
 
 class MicrophoneSource:
-    """A live microphone: a PortAudio input stream whose callback hands chunks to the loop.
+    """A live microphone: a PortAudio input stream whose callback hands chunks on.
 
     If the device disappears mid-session, the error is reported once and the stream is reopened
     every `retry_seconds` until it comes back or the loop stops.
@@ -102,13 +100,10 @@ class MicrophoneSource:
             raise DeviceError(f"microphone {self.info.name!r} refuses {self.rate} Hz mono "
                               f"16-bit: {error}") from None
         self.retry_seconds = retry_seconds
-        self._frames = 0
+        self._frames = 0  # written and read only by PortAudio's callback thread
 
     def describe(self) -> str:
         return f"microphone {self.info.name!r} at {self.rate} Hz"
-
-    def position(self) -> float:
-        return self._frames / self.rate
 
     def run(self, emit: Callable[[AudioChunk], None], report: Callable[[Exception], None],
             stop: threading.Event) -> None:
@@ -153,9 +148,11 @@ class SpeakerSink:
 
     def play(self, chunk: AudioChunk) -> None:
         sd = _sounddevice()
-        samples = np.frombuffer(chunk.samples, dtype="<i2").reshape(-1, chunk.channels)
         try:
-            sd.play(samples, samplerate=chunk.rate, device=self.device, blocking=True)
+            # Closing the stream waits until everything written has been played.
+            with sd.RawOutputStream(samplerate=chunk.rate, channels=chunk.channels,
+                                    dtype=f"int{8 * chunk.width}", device=self.device) as stream:
+                stream.write(chunk.samples)
         except (sd.PortAudioError, ValueError) as error:
             raise DeviceError(f"speaker {self.device or 'default'}: {error}") from None
 

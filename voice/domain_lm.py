@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.dirs import writable_cache_dir
+from common.files import atomic_path
 from intents.phonetics import read_pronunciations
-from voice.paths import writable_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,13 @@ def _write(model: DomainModel, corpus: list[str], general_words: int) -> None:
     lm.compute()
     lm.sent_count = len(kept)  # the builder reads this when writing its header
     vocabulary = sorted(set(lm.grams_1) - {"<s>", "</s>"})
-    temporary_lm = model.lm.with_name(f"{model.lm.name}.{os.getpid()}.tmp")
-    with temporary_lm.open("w", encoding="utf-8") as out:
-        lm.write(out)
-    temporary_dict = model.dictionary.with_name(f"{model.dictionary.name}.{os.getpid()}.tmp")
-    with temporary_dict.open("w", encoding="utf-8") as out:
+    # The dictionary first: the model's presence is what says the cache is complete.
+    with atomic_path(model.dictionary) as temporary, temporary.open("w", encoding="utf-8") as out:
         for word in vocabulary:
             for line in pronunciations[word]:
                 out.write(line)
-    temporary_dict.replace(model.dictionary)
-    temporary_lm.replace(model.lm)
+    with atomic_path(model.lm) as temporary, temporary.open("w", encoding="utf-8") as out:
+        lm.write(out)
 
 
 def _general_vocabulary(model_dir: Path, pronunciations: dict[str, list[str]],

@@ -15,24 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voice.audio import SPEECH_FORMAT, AudioChunk, pcm16
+from voice.audio import SPEECH_FORMAT, AudioChunk
+from voice.convert import pcm16
+from voice.settings import EndpointSettings
 
 FRAME_SECONDS = 0.02
 FRAME_SAMPLES = round(FRAME_SECONDS * SPEECH_FORMAT.rate)
 SMOOTHING_FRAMES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointSettings:
-    trailing_silence: float = 0.6  # seconds of quiet that end an utterance
-    max_utterance: float = 12.0  # seconds; a hard stop
-    min_speech: float = 0.1  # seconds of loud frames needed to start
-    pre_roll: float = 0.3  # seconds kept from before the start
-    start_margin_db: float = 9.0  # above the noise floor to start
-    continue_margin_db: float = 6.0  # above the noise floor to count as still speaking
-    quietest_db: float = -62.0  # the floor never goes below this (digital silence)
-    floor_window: float = 3.0  # seconds of history for the noise floor
-    floor_percentile: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,23 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from voice.errors import DownloadError, ModelError
+from common.errors import DownloadError, ModelError
+from voice.settings import PROJECT_MODELS
 
 log = logging.getLogger(__name__)
 
 MODEL_ENV = "TRUST_COACH_MODEL"
-MODELS_ENV = "TRUST_COACH_MODELS"
-PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
-
-
-def default_models_root() -> Path:
-    """The project's `models/` in a checkout; otherwise the per-user data directory."""
-    if env := os.environ.get(MODELS_ENV):
-        return Path(env)
-    if (PROJECT_MODELS / "catalog.toml").is_file():
-        return PROJECT_MODELS
-    data_home = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return data_home / "trust-coach" / "models"
 
 
 def default_catalog() -> Path:

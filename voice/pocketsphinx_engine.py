@@ -10,18 +10,18 @@ from __future__ import annotations
 import itertools
 import logging
 
+from common.errors import ModelError
+from common.transcript import Transcript, Word
 from voice.audio import AudioChunk
-from voice.errors import ModelError
-from voice.stt import Transcript, Word, check_speech_format
+from voice.stt import check_speech_format
 
 log = logging.getLogger(__name__)
 
 FRAMES_PER_SECOND = 100  # PocketSphinx's feature frame rate
 # Where each utterance's channel estimate (cepstral mean) starts: the average over 261 clean
 # spoken requests (tools/cmn_prior.py). PocketSphinx's own default (40,3,-1) is far from real
-# speech, and a short command is over before live estimation catches up; on the fixture set
-# this lifted accuracy most for the less natural voices (espeak 6/20 -> 9/20, pink noise at
-# 10 dB 2/15 -> 7/15).
+# speech, and a short command is over before live estimation catches up (what it gains:
+# bench/README.md).
 CMN_PRIOR = "56.25,4.40,-0.01,6.95,0.89,-5.52,1.45,-8.19,-4.62,5.71,-1.54,6.14,-8.96"
 
 
@@ -89,8 +89,8 @@ class PocketSphinxSession:
 
 
 def _runners_up(decoder, best: str) -> tuple[str, ...]:
-    """The next-best readings from the decoder's word lattice. Only the first is kept: on the
-    development speech set, further ones added more false alarms than disclosures (bench/)."""
+    """The next-best readings from the decoder's word lattice. Only the first is kept: further
+    ones add more false alarms than disclosures (bench/README.md)."""
     found: list[str] = []
     for hypothesis in itertools.islice(decoder.nbest(), RUNNERS_UP + 4):
         text = hypothesis.hypstr.strip()

@@ -1,20 +1,48 @@
-"""All run-time settings in one frozen dataclass. Only `voice.__main__` builds it, from the
-settings file (optional) and then the command line, which wins."""
+"""All run-time settings in one frozen dataclass, built in one place (`settings_from`): the
+settings file (optional) first, then the command line, which wins.
+
+Light on purpose: only the standard library, so commands that need no speech stack stay fast.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from intents.library import DEFAULT_LIBRARY
-from intents.matcher import DEFAULT_THRESHOLD
-from voice.endpoint import EndpointSettings
-from voice.errors import SettingsFileError
-from voice.models import default_models_root
-from voice.paths import state_dir
-from voice.tts import DEFAULT_RATE
+from common.dirs import config_dir, data_dir, state_dir
+from common.errors import SettingsFileError, UsageError
+
+DEFAULT_RATE = 165  # words per minute; espeak's 200 is brisk for someone who is upset
+MIN_RATE, MAX_RATE = 90, 260
+ENGINES = ("auto", "vosk", "pocketsphinx")
+PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS_ENV = "TRUST_COACH_MODELS"
+SETTINGS_ENV = "TRUST_COACH_SETTINGS"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSettings:
+    trailing_silence: float = 0.6  # seconds of quiet that end an utterance
+    max_utterance: float = 12.0  # seconds; a hard stop
+    min_speech: float = 0.1  # seconds of loud frames needed to start
+    pre_roll: float = 0.3  # seconds kept from before the start
+    start_margin_db: float = 9.0  # above the noise floor to start
+    continue_margin_db: float = 6.0  # above the noise floor to count as still speaking
+    quietest_db: float = -62.0  # the floor never goes below this (digital silence)
+    floor_window: float = 3.0  # seconds of history for the noise floor
+    floor_percentile: float = 10.0
+
+
+def default_models_root() -> Path:
+    """The project's `models/` in a checkout; otherwise the per-user data directory."""
+    if env := os.environ.get(MODELS_ENV):
+        return Path(env)
+    if (PROJECT_MODELS / "catalog.toml").is_file():
+        return PROJECT_MODELS
+    return data_dir() / "models"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +51,7 @@ class Settings:
     engine: str = "auto"
     model: Path | None = None
     models_root: Path = field(default_factory=default_models_root)
-    grammar: bool = True  # restrict Vosk to the library's words (lookahead models only)
+    grammar: bool = True  # restrict Vosk / PocketSphinx to the library's words
     # audio in
     input_path: Path | None = None  # a WAV file instead of the microphone
     realtime: bool = False  # stream --input at the speed of speech rather than at once
@@ -39,8 +67,8 @@ class Settings:
     voice: str | None = None
     speech_rate: int = DEFAULT_RATE
     # understanding and content
-    library_dir: Path = DEFAULT_LIBRARY
-    threshold: float = DEFAULT_THRESHOLD
+    library_dir: Path | None = None  # None: the built-in library
+    threshold: float | None = None  # None: the matcher's own
     region: str = "US"
     # breathing
     count_aloud: bool = False
@@ -65,15 +93,58 @@ FILE_SETTINGS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "tone": ("tone", bool),
     "count": ("count_aloud", bool),
 }
-ENGINES = ("auto", "vosk", "pocketsphinx")
+
+# Command-line options that map straight onto a Settings field.
+_ARGUMENTS = {"engine": "engine", "model": "model", "grammar": "grammar", "denoise": "denoise",
+              "input": "input_path", "realtime": "realtime", "output": "output_path",
+              "text_only": "text_only", "voice": "voice", "rate": "speech_rate",
+              "region": "region", "library": "library_dir", "threshold": "threshold",
+              "mic_rate": "mic_rate", "keep_audio": "keep_audio_dir", "tone": "tone",
+              "count": "count_aloud"}
 
 
 def settings_file() -> Path:
     """$TRUST_COACH_SETTINGS, else settings.toml in the XDG config directory."""
-    if env := os.environ.get("TRUST_COACH_SETTINGS"):
+    if env := os.environ.get(SETTINGS_ENV):
         return Path(env)
-    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return base / "trust-coach" / "settings.toml"
+    return config_dir() / "settings.toml"
+
+
+def parse_device(value: str | None) -> int | str | None:
+    """--device takes an index or a (part of a) name."""
+    if value is None or value == "":
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The only place where settings are made: the settings file, then the command line."""
+    values = read_settings_file(settings_file())
+    for name in ("device", "output_device"):
+        if name in values:
+            values[name] = parse_device(str(values[name]))
+    for arg, name in _ARGUMENTS.items():
+        if (value := getattr(args, arg, None)) is not None:
+            values[name] = value
+    for name in ("device", "output_device"):
+        if getattr(args, name, None) is not None:
+            values[name] = parse_device(getattr(args, name))
+    if hasattr(args, "trailing_silence"):
+        if not 0.1 <= args.trailing_silence <= 5.0:
+            raise UsageError("--trailing-silence must be between 0.1 and 5 seconds")
+        if not 1.0 <= args.max_utterance <= 60.0:
+            raise UsageError("--max-utterance must be between 1 and 60 seconds")
+        values["endpoint"] = EndpointSettings(trailing_silence=args.trailing_silence,
+                                              max_utterance=args.max_utterance)
+    if "region" in values:
+        values["region"] = str(values["region"]).upper()
+    heard, spoken = values.get("input_path"), values.get("output_path")
+    if heard is not None and spoken is not None and \
+            Path(heard).resolve() == Path(spoken).resolve():
+        # Replies written over the recording being read: it would hear itself.
+        raise UsageError(f"--input and --output are the same file ({heard}); the replies "
+                         "would overwrite what is being listened to")
+    return replace(Settings(), **values)
 
 
 def read_settings_file(path: Path) -> dict[str, object]:

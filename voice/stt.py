@@ -1,5 +1,5 @@
-"""Speech-to-text: the messages, the tiny streaming interface every engine implements, and the
-factory that picks an engine.
+"""Speech-to-text: the tiny streaming interface every engine implements, and the factory that
+picks an engine. The message an engine produces, `Transcript`, lives in common.transcript.
 
 An engine loads its model once; each utterance gets a fresh session that is fed chunks as they
 arrive and finished when the speaker stops (like wyoming-faster-whisper's streaming session).
@@ -13,35 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from common.errors import ModelError, UsageError
+from common.transcript import Transcript
 from voice.audio import SPEECH_FORMAT, AudioChunk
-from voice.errors import ModelError, UsageError
 
 log = logging.getLogger(__name__)
 
 ENGINE_CHOICES = ("auto", "vosk", "pocketsphinx")
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    text: str
-    start: float  # seconds from the start of the utterance
-    end: float
-    confidence: float
-
-
-@dataclass(frozen=True, slots=True)
-class Transcript:
-    text: str
-    confidence: float  # 0-1, as the engine reports it
-    words: tuple[Word, ...] = ()
-    engine: str = ""
-    # The recogniser's next-best readings of the same audio, best first (PocketSphinx only):
-    # a disclosure misheard by a word or two may be one of these.
-    alternatives: tuple[str, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.text.strip()
 
 
 class SpeechSession(Protocol):
@@ -66,14 +44,6 @@ def check_speech_format(chunk: AudioChunk) -> None:
     if chunk.format != SPEECH_FORMAT:
         raise ValueError(f"speech engines take {SPEECH_FORMAT}, got {chunk.format}; "
                          "convert at the input edge")
-
-
-def transcribe(engine: SpeechEngine, chunks: Iterable[AudioChunk]) -> Transcript:
-    """Run one whole utterance through a session."""
-    session = engine.start()
-    for chunk in chunks:
-        session.accept(chunk)
-    return session.finish()
 
 
 @dataclass(frozen=True, slots=True)

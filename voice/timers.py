@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from intents.coach import MAX_BREAK as MAX_MINUTES
-from intents.coach import MIN_BREAK as MIN_MINUTES
+from common.files import write_text_atomically
+from intents.slots import MAX_BREAK as MAX_MINUTES
+from intents.slots import MIN_BREAK as MIN_MINUTES
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,11 @@ class TimerBook:
     def _save(self) -> None:
         """Write atomically; if the state folder cannot be written, say so once and keep the
         timer in memory for this run."""
+        body = {"timer": asdict(self._timer) if self._timer else None}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # A name of our own: `timers --cancel` may write while the loop does.
-            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            body = {"timer": asdict(self._timer) if self._timer else None}
-            temporary.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-            temporary.replace(self.path)
+            # `timers --cancel` may write while the loop does: each writer has its own
+            # temporary file, and the rename is one step.
+            write_text_atomically(self.path, json.dumps(body, indent=2) + "\n")
         except OSError as error:
             if not self._write_failed:
                 self.report(f"error: {self.path.parent}: cannot save the timer "

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice.audio import AudioChunk, from_float
+from voice.audio import AudioChunk
+from voice.convert import from_float
 
 LOW_HZ, HIGH_HZ = 196.0, 294.0  # G3 to D4: low and unhurried
 LEVEL = 0.2  # quiet, well below speech

@@ -1,118 +1,79 @@
-"""Speech out: pyttsx3 (espeak-ng on Linux) renders each reply to audio, and a sink plays it on the
-speaker or appends it to a WAV file.
+"""Speech out: a synthesizer renders each reply to audio, and a sink plays it on the speaker or
+appends it to a WAV file.
 
-Rendering to audio first, instead of letting pyttsx3 play it, means we know exactly when the
-assistant is talking (so the loop can ignore the microphone meanwhile), the same path serves the
-speaker and the WAV file, and playback goes through the one sounddevice seam.
+Rendering to audio first, instead of letting a speech engine play it, means we know exactly when
+the assistant is talking (so the loop can ignore the microphone meanwhile), the same path serves
+the speaker and the WAV file, and playback goes through the one sounddevice seam.
+
+The fallback voice is espeak-ng's own command line, one process per sentence with the text on
+its standard input: nothing is shared between synthesizers, a failure (even a crash of
+espeak-ng) is one error for one sentence, and nothing else prints on our standard output.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
-import tempfile
+import subprocess
 import time
-import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from common.errors import AudioFileError, SpeechOutputError, TrustCoachError, UsageError
 from intents.library import sentences
-from voice.audio import (
-    AudioChunk,
-    AudioFormat,
-    WavWriter,
-    convert_all,
-    iter_wav_chunks,
-    read_wav_info,
-    silence,
-)
-from voice.errors import AudioFileError, SpeechOutputError, TrustCoachError, UsageError
+from voice.audio import AudioChunk, AudioFormat, silence
+from voice.convert import convert_all
+from voice.settings import DEFAULT_RATE, MAX_RATE, MIN_RATE
+from voice.wav import WavWriter, parse_wav_bytes
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RATE = 165  # words per minute; espeak's 200 is brisk for someone who is upset
-MIN_RATE, MAX_RATE = 90, 260
 GAP_BETWEEN_REPLIES = 1.0  # seconds of silence between replies in a WAV file
-SENTENCE_GAP = 0.12  # seconds between sentences, on top of espeak's own pause
-FILE_WAIT = 3.0  # seconds to wait for the driver to write its file
-
-
-def _silence_driver_prints() -> None:
-    """pyttsx3's espeak driver prints "Audio saved to ..." on stdout, sometimes from its own
-    thread after we return; our stdout carries one line per turn, so shadow its print."""
-    try:
-        from pyttsx3.drivers import espeak
-    except ImportError:  # another platform's driver
-        return
-    espeak.print = lambda *args, **kwargs: None
+SENTENCE_GAP = 0.12  # seconds between sentences, on top of the voice's own pause
+ESPEAK = "espeak-ng"
+ESPEAK_TIMEOUT = 20.0  # seconds for one sentence; espeak-ng takes milliseconds
 
 
 class Synthesizer(Protocol):
-    rate: int
+    name: str
+    rate: int  # words per minute
 
     def synthesize(self, text: str) -> AudioChunk:
         """Text to 16-bit mono audio at the synthesizer's own sample rate."""
 
+    def with_rate(self, rate: int) -> Synthesizer:
+        """The same voice at another speaking rate."""
 
-class Pyttsx3Synthesizer:
-    def __init__(self, rate: int = DEFAULT_RATE, voice: str | None = None) -> None:
-        try:
-            import pyttsx3
 
-            self._engine = pyttsx3.init()
-        except Exception as error:  # pyttsx3 raises whatever its driver raises
-            raise SpeechOutputError(
-                f"text-to-speech unavailable ({error}); install espeak-ng") from None
-        _silence_driver_prints()
-        self._dir = Path(tempfile.mkdtemp(prefix="trust-coach-tts-"))
-        # Removed when this object goes, even if nobody calls close().
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        self._count = 0
-        # Voice and rate live in the one espeak instance every synthesizer shares, so each
-        # synthesizer re-applies its own before every sentence.
-        self._voice = self._find_voice(voice) if voice else _default_voice(self._engine)
-        self.rate = rate
+@dataclass(frozen=True, slots=True)
+class VoiceInfo:
+    identifier: str  # what espeak-ng's -v takes
+    language: str
+    name: str
 
-    def _set_now(self, name: str, value: object) -> None:
-        """Set a voice property on the driver at once. pyttsx3 queues setProperty behind a
-        busy flag its espeak driver clears from a callback, sometimes late, and then the
-        change silently lands after the next sentence (seen in about half of test runs)."""
-        driver = getattr(getattr(self._engine, "proxy", None), "_driver", None)
-        if driver is not None and hasattr(driver, "setProperty"):
-            driver.setProperty(name, value)
-        else:
-            self._engine.setProperty(name, value)
 
-    @property
-    def rate(self) -> int:
-        return self._rate
+class EspeakSynthesizer:
+    name = "espeak-ng"
 
-    @rate.setter
-    def rate(self, value: int) -> None:
-        self._rate = max(MIN_RATE, min(MAX_RATE, int(value)))
-        self._set_now("rate", self._rate)
+    def __init__(self, rate: int = DEFAULT_RATE, voice: str | None = None,
+                 program: str = ESPEAK) -> None:
+        path = shutil.which(program)
+        if path is None:
+            raise SpeechOutputError(f"text-to-speech unavailable: {program} not found; "
+                                    "install espeak-ng")
+        self._program = path
+        self.rate = max(MIN_RATE, min(MAX_RATE, int(rate)))
+        self.voice = find_voice(voice, self._program) if voice else default_voice(self._program)
 
-    def voices(self) -> list[tuple[str, str]]:
-        return [(v.id, v.name) for v in self._engine.getProperty("voices")]
-
-    def _find_voice(self, wanted: str) -> str:
-        lowered = wanted.lower()
-        for voice_id, name in self.voices():
-            if lowered in (voice_id.lower(), name.lower()):
-                return voice_id
-        for voice_id, name in self.voices():
-            if lowered in voice_id.lower() or lowered in name.lower():
-                return voice_id
-        raise UsageError(f"voice {wanted!r} not found; 'trust-coach say --list-voices' "
-                         "shows the installed voices")
+    def with_rate(self, rate: int) -> EspeakSynthesizer:
+        return EspeakSynthesizer(rate, self.voice.identifier, self._program)
 
     def synthesize(self, text: str) -> AudioChunk:
-        """One sentence at a time: pyttsx3's espeak driver sometimes returns from runAndWait
-        before a long, multi-sentence text is finished (about one reply in a hundred here),
-        while single sentences were reliable in the same test."""
-        # The espeak driver now and then hands back a sentence with no audio at all (about
-        # one run in five of the TTS tests); saying it again gives it.
-        parts = [self._sentence_with_audio(s) for s in sentences(text)]
+        """Sentence by sentence, joined with a short pause."""
+        parts = [self._sentence(s) for s in sentences(text)]
         parts = [p for p in parts if p.frames]
         if not parts:
             raise SpeechOutputError(f"text-to-speech produced no audio for {text[:40]!r}")
@@ -120,43 +81,61 @@ class Pyttsx3Synthesizer:
         gap = silence(SENTENCE_GAP, AudioFormat(rate, 2, 1)).samples
         return AudioChunk(gap.join(p.samples for p in parts), rate, 2, 1)
 
-    def _sentence_with_audio(self, sentence: str) -> AudioChunk:
-        audio = self._synthesize_sentence(sentence)
-        return audio if audio.frames else self._synthesize_sentence(sentence)
-
-    def _synthesize_sentence(self, sentence: str) -> AudioChunk:
-        self._count += 1
-        target = self._dir / f"sentence-{self._count}.wav"
+    def _sentence(self, sentence: str) -> AudioChunk:
+        command = [self._program, "-v", self.voice.identifier, "-s", str(self.rate), "--stdout"]
         try:
-            self._set_now("voice", self._voice)
-            self._set_now("rate", self._rate)  # after the voice: a voice change resets it
-            self._engine.save_to_file(sentence, str(target))
-            self._engine.runAndWait()
-            # The driver may finish writing the file from its own thread a moment later.
-            deadline = time.monotonic() + FILE_WAIT
-            while not target.exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not target.exists():
-                raise SpeechOutputError(f"text-to-speech gave no audio for {sentence[:40]!r}")
-            info = read_wav_info(target)
-            return convert_all(iter_wav_chunks(target, info=info), AudioFormat(info.rate, 2, 1))
+            done = subprocess.run(command, input=sentence.encode("utf-8"), capture_output=True,
+                                  timeout=ESPEAK_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise SpeechOutputError(f"text-to-speech failed: {error}") from None
+        if done.returncode != 0 or not done.stdout:
+            problem = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+            raise SpeechOutputError(f"text-to-speech failed for {sentence[:40]!r}: {problem}")
+        try:
+            audio = parse_wav_bytes(done.stdout, f"<{ESPEAK} output>")
         except AudioFileError as error:
             if "contains no audio" in str(error):
-                return AudioChunk(b"", 22_050, 2, 1)
+                return AudioChunk(b"", 22_050, 2, 1)  # punctuation alone, say
             raise SpeechOutputError(f"text-to-speech failed: {error}") from None
-        except (RuntimeError, OSError) as error:
-            raise SpeechOutputError(f"text-to-speech failed: {error}") from None
-        finally:
-            target.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        self._cleanup()
+        return convert_all([audio], AudioFormat(audio.rate, 2, 1))
 
 
-def _default_voice(engine) -> str:
-    driver = getattr(getattr(engine, "proxy", None), "_driver", None)
-    default = getattr(type(driver), "_defaultVoice", "") if driver is not None else ""
-    return default or engine.getProperty("voice")
+@functools.cache
+def installed_voices(program: str = ESPEAK) -> tuple[VoiceInfo, ...]:
+    """espeak-ng's voices (MBROLA ones need voice files that are rarely installed: left out)."""
+    try:
+        done = subprocess.run([shutil.which(program) or program, "--voices"],
+                              capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise SpeechOutputError(f"cannot list espeak-ng voices: {error}") from None
+    found = []
+    for line in done.stdout.splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 5 and not columns[4].startswith("mb/"):
+            found.append(VoiceInfo(columns[4], columns[1], columns[3].replace("_", " ")))
+    return tuple(found)
+
+
+def find_voice(wanted: str, program: str = ESPEAK) -> VoiceInfo:
+    """A voice by its language code ("en-us"), its name ("English (America)") or its file id;
+    then by part of a name."""
+    lowered = wanted.lower().replace("_", " ")
+    voices = installed_voices(program)
+    for voice in voices:
+        if lowered in (voice.language, voice.name.lower(), voice.identifier.lower()):
+            return voice
+    for voice in voices:
+        if lowered in voice.name.lower():
+            return voice
+    raise UsageError(f"voice {wanted!r} not found; 'trust-coach say --list-voices' shows the "
+                     "installed voices")
+
+
+def default_voice(program: str = ESPEAK) -> VoiceInfo:
+    try:
+        return find_voice("en-us", program)
+    except UsageError:
+        return VoiceInfo("en", "en", "English")
 
 
 class AudioSink(Protocol):
@@ -197,7 +176,7 @@ class WavFileSink:
     def play(self, chunk: AudioChunk) -> None:
         writer = self._writer
         if chunk.rate != self.rate or chunk.channels != 1 or chunk.width != 2:
-            chunk = convert_all([chunk], _fmt(self.rate))
+            chunk = convert_all([chunk], AudioFormat(self.rate, 2, 1))
         self.onsets.append(writer.seconds_written)
         started = time.monotonic()
         writer.write(chunk)
@@ -206,7 +185,7 @@ class WavFileSink:
 
     def pause(self, seconds: float) -> None:
         if seconds > 0:
-            self._writer.write(silence(seconds, _fmt(self.rate)))
+            self._writer.write(silence(seconds, AudioFormat(self.rate, 2, 1)))
 
     def close(self) -> None:
         self._writer.close()
@@ -227,45 +206,63 @@ class SilentSink:
         pass
 
 
-def _fmt(rate: int) -> AudioFormat:
-    return AudioFormat(rate, 2, 1)
+def _followed_by_pause(audio: AudioChunk, seconds: float) -> AudioChunk:
+    pause = silence(seconds, AudioFormat(audio.rate, audio.width, audio.channels))
+    return AudioChunk(audio.samples + pause.samples, audio.rate, audio.width, audio.channels)
 
 
 class Speaker:
     """Says text through a synthesizer and a sink. Failures become `SpeechOutputError`, which
-    the loop reports while printing the reply, and carries on."""
+    the front end reports while printing the reply, and carries on."""
 
     def __init__(self, synthesizer: Synthesizer | None, sink: AudioSink) -> None:
-        self.synthesizer = synthesizer
+        self._synthesizer = synthesizer
         self.sink = sink
 
     @property
+    def synthesizer(self) -> Synthesizer | None:
+        return self._synthesizer
+
+    @property
     def audible(self) -> bool:
-        return self.synthesizer is not None and self.sink.audible
+        return self._synthesizer is not None and self.sink.audible
 
     def say(self, text: str) -> float:
-        """Speak; returns the seconds of audio produced."""
-        if self.synthesizer is None or not text.strip():
+        """Speak, sentence by sentence: the first plays as soon as it is made, and each next
+        one is made while the one before plays. Returns the seconds of audio produced."""
+        synthesizer = self._synthesizer
+        said = sentences(text)
+        if synthesizer is None or not said:
             return 0.0
+        if getattr(self.sink, "position", 0.0) > 0 and not self.sink.audible:
+            # Replies in a file follow each other; leave the pause a listener would hear.
+            self.sink.pause(GAP_BETWEEN_REPLIES)
+        seconds = 0.0
+        with ThreadPoolExecutor(1, thread_name_prefix="synthesis") as making:
+            upcoming = making.submit(synthesizer.synthesize, said[0])
+            for index in range(len(said)):
+                audio = upcoming.result()
+                if index + 1 < len(said):
+                    upcoming = making.submit(synthesizer.synthesize, said[index + 1])
+                    audio = _followed_by_pause(audio, SENTENCE_GAP)
+                self._play(audio)
+                seconds += audio.duration
+        return seconds
+
+    def _play(self, audio: AudioChunk) -> None:
         try:
-            audio = self.synthesizer.synthesize(text)
-            if getattr(self.sink, "position", 0.0) > 0 and not self.sink.audible:
-                # Replies in a file follow each other; leave the pause a listener would hear.
-                self.sink.pause(GAP_BETWEEN_REPLIES)
             self.sink.play(audio)
         except (SpeechOutputError, AudioFileError):
             raise
         except TrustCoachError as error:  # a speaker that vanished, say
             raise SpeechOutputError(str(error)) from None
-        return audio.duration
 
     def change_rate(self, factor: float) -> int | None:
-        if self.synthesizer is None:
+        """"Slower" or "faster": the same voice at the new rate from the next reply on."""
+        if self._synthesizer is None:
             return None
-        self.synthesizer.rate = round(self.synthesizer.rate * factor)
-        return self.synthesizer.rate
+        self._synthesizer = self._synthesizer.with_rate(round(self._synthesizer.rate * factor))
+        return self._synthesizer.rate
 
     def close(self) -> None:
         self.sink.close()
-        if self.synthesizer is not None and hasattr(self.synthesizer, "close"):
-            self.synthesizer.close()

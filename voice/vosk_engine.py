@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from common.errors import ModelError
+from common.transcript import Transcript, Word
 from voice.audio import SPEECH_FORMAT, AudioChunk
-from voice.errors import ModelError
 from voice.models import check_vosk_model, supports_grammar
-from voice.stt import Transcript, Word, check_speech_format
+from voice.stt import check_speech_format
 
 log = logging.getLogger(__name__)
 

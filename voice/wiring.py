@@ -1,0 +1,108 @@
+"""Building the parts a command needs from the settings: content, understanding, recogniser,
+voice, audio source, timers. Each part is made once and handed to what uses it; nothing is set
+on an object after it is made."""
+
+from __future__ import annotations
+
+import sys
+
+from common.errors import SpeechOutputError
+from voice.settings import Settings
+
+
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def print_error(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def library(settings: Settings):
+    from intents.library import DEFAULT_LIBRARY, load_library
+
+    return load_library(settings.library_dir or DEFAULT_LIBRARY)
+
+
+def matcher(settings: Settings, content=None):
+    from intents.matcher import IntentMatcher
+
+    content = content or library(settings)
+    if settings.threshold is None:
+        return IntentMatcher(content)
+    return IntentMatcher(content, settings.threshold)
+
+
+def coach(settings: Settings, content=None, timers=None):
+    from intents.coach import Coach
+
+    content = content or library(settings)
+    running = None if timers is None else (lambda: timers.active is not None)
+    return Coach(content, matcher(settings, content), settings.region, timer_running=running)
+
+
+def conversation(settings: Settings, timers=None):
+    from intents.conversation import Conversation
+
+    return Conversation(coach(settings, timers=timers))
+
+
+def engine(settings: Settings, content, *, adapt: bool = False):
+    from voice.stt import choose_engine, load_engine
+
+    choice = choose_engine(settings.engine, settings.model, settings.models_root)
+    print_error(f"engine: {choice.name} ({choice.reason})")
+    phrases = None
+    if settings.grammar:
+        from intents.grammar import recognition_sentences
+
+        phrases = recognition_sentences(content)
+    return load_engine(choice, restrict_to=phrases, adapt=adapt)
+
+
+def speaker(settings: Settings, *, speak: bool = True):
+    from voice.devices import SpeakerSink
+    from voice.tts import EspeakSynthesizer, SilentSink, Speaker, WavFileSink
+
+    if settings.text_only or not speak:
+        return Speaker(None, SilentSink())
+    sink = (WavFileSink(settings.output_path) if settings.output_path
+            else SpeakerSink(settings.output_device))
+    try:
+        synthesizer = EspeakSynthesizer(settings.speech_rate, settings.voice)
+    except SpeechOutputError as error:  # no text-to-speech on this machine: print instead
+        print_error(f"error: {error}; replies will be printed only")
+        synthesizer = None
+    return Speaker(synthesizer, sink)
+
+
+def speech_source(settings: Settings):
+    """The recording given with --input, else the microphone."""
+    if settings.input_path is not None:
+        from voice.listening import WavFileSource
+
+        return WavFileSource(settings.input_path, realtime=settings.realtime)
+    from voice.devices import MicrophoneSource
+
+    return MicrophoneSource(settings.device, settings.mic_rate)
+
+
+def timers(settings: Settings):
+    from voice.timers import TimerBook
+
+    return TimerBook(settings.state_dir, report=print_error)
+
+
+def voice_loop(settings: Settings, source, *, adapt: bool, with_timers: bool = False):
+    """A listening session's parts, wired: the conversation, the recogniser, the voice and
+    the loop."""
+    from voice.loop import VoiceLoop
+
+    book = timers(settings) if with_timers else None
+    talk = conversation(settings, timers=book)
+    recogniser = engine(settings, talk.coach.library, adapt=adapt)
+    return VoiceLoop(source, recogniser, talk, speaker(settings), out=print_line,
+                     report=print_error, endpoint=settings.endpoint,
+                     deaf_tail=settings.deaf_tail, denoise=settings.denoise,
+                     keep_audio_dir=settings.keep_audio_dir, timers=book, tone=settings.tone,
+                     count_aloud=settings.count_aloud)

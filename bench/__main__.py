@@ -160,7 +160,11 @@ def render(report: dict) -> str:
     lines += ["", "## Understanding text, and breathing cues", "",
               f"- Matching one utterance (safety check and intent): mean "
               f"{m['match_mean_ms']:.2f} ms, 95th percentile {m['match_p95_ms']:.2f} ms, "
-              f"worst {m['match_max_ms']:.2f} ms over {m['utterances']} utterances.",
+              f"worst {m['match_max_ms']:.2f} ms over {m['utterances']} utterances (CPU time on "
+              f"one core: mean {m.get('match_cpu_mean_ms', 0.0):.2f} ms, 95th percentile "
+              f"{m.get('match_cpu_p95_ms', 0.0):.2f} ms); a text "
+              f"of {m.get('long_text_chars', 0):,} characters in "
+              f"{m.get('long_text_s', 0.0):.2f} s.",
               f"- Breathing session of {b['session_minutes']:.1f} minutes with real speech "
               f"output: {b['cues']} cues, onset error mean {b['onset_error_mean_ms']:.2f} ms, "
               f"worst {b['onset_error_worst_ms']:.2f} ms, drift first to last "

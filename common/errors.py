@@ -45,6 +45,11 @@ class ModelError(_FileProblem):
     """A speech model that is missing, incomplete or cannot be loaded."""
 
 
+class SentenceModelError(BadInputError):
+    """The sentence-embedding model is not installed, or its files cannot be read; the message
+    names the file."""
+
+
 class LibraryError(_FileProblem):
     """A content file (TOML) of the tip library that is broken.
 

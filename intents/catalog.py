@@ -18,9 +18,10 @@ TIPS = ("tip.communication", "tip.root_causes", "tip.transparency", "tip.expecta
         "tip.self_reflection")
 KNOWLEDGE = ("causes", *CAUSES, "impacts", *IMPACTS, "therapy", "tips", *TIPS)
 CONTROL = ("help", "repeat", "stop", "next", "slower", "faster", "yes", "no", "goodbye")
+CONVERSATION = ("greeting", "thanks", "feelings")
 
 # Every id the library must define (crisis lives in safety.toml, none is the absence of one).
-LIBRARY_IDS = (*SKILLS, *KNOWLEDGE, *CONTROL)
+LIBRARY_IDS = (*SKILLS, *KNOWLEDGE, *CONTROL, *CONVERSATION)
 ALL_IDS = (CRISIS, *LIBRARY_IDS, NONE)
 
 BREATHING_PATTERNS = ("gentle", "box", "4-7-8", "sigh", "resonance")

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 from common.errors import UsageError
 from common.transcript import Transcript
 from intents.breathing import PACE_STEP
-from intents.catalog import CONTROL, CRISIS, NONE, TIPS
+from intents.catalog import CONTROL, CONVERSATION, CRISIS, NONE, TIPS
 from intents.exercise import Command, Finished, Pace, Pause, Resume, Stop, Switch
 from intents.library import Library, display_text, spoken_text
 from intents.matcher import Intent, IntentMatcher
-from intents.normalize import says_any
+from intents.normalize import normalize, says_any
 from intents.safety import CONTROLLING
 from intents.slots import MAX_BREAK, MIN_BREAK, breathing_pattern, minutes_in
 
@@ -35,6 +35,12 @@ _PLAIN_STOPS = ("stop", "stop it", "that is enough")
 RATE_STEP = 1.15  # one "slower" or "faster" changes the speaking rate by this factor
 SHORT_ANSWER_WORDS = 5  # longer than this, a reply to "did you mean" is a new request
 _NEGATED = re.compile(r"\b(?:not|no|never|hardly|barely|isn't|nothing)\b")
+_GOOD_FEELING = re.compile(r"\b(?:better|happy|happier|hopeful|calm|calmer|relieved|proud|glad|"
+                           r"good|great|lighter|peaceful|grateful|optimistic)\b")
+# After a crisis answer, these keep the conversation on the person's safety; anything else is
+# them moving on.
+_STAYS_WITH_SAFETY = frozenset({"yes", "no", "thanks", "feelings", "greeting", "help", "stop",
+                                NONE})
 
 
 # --- what the front end is asked to do --------------------------------------------------------
@@ -125,13 +131,23 @@ class _AnotherRound:
 
 
 @dataclass(frozen=True, slots=True)
+class _FeelingsOffer:
+    """Breathing, talking it through, or a tip?"""
+
+
+@dataclass(frozen=True, slots=True)
+class _SafeNow:
+    """Asked at the end of the crisis answer: are you somewhere safe right now?"""
+
+
+@dataclass(frozen=True, slots=True)
 class _SafetyQuestion:
     original: Intent  # what the best reading asked for, answered if the answer is no
     interrupted: _Question | None = None  # our own question it may have been answering
 
 
 _Question = (_DidYouMean | _TimerOffer | _RestartOffer | _FeelingCheck | _AnotherRound
-             | _SafetyQuestion)
+             | _FeelingsOffer | _SafeNow | _SafetyQuestion)
 
 DEFAULT_BREAK_MINUTES = 20
 RESTART_BREATHING_ROUNDS = 6  # "a minute of breathing" in the gentle pattern
@@ -153,6 +169,7 @@ class ConversationState:
     crisis_count: int = 0
     greeted: bool = False
     exercise: str | None = None  # the breathing pattern under way
+    with_their_safety: bool = False  # since a crisis answer, until they move on
     cautioned: bool = False  # the breathing caution is said once a conversation
     history: list[str] = field(default_factory=list)  # intent ids, for tests and logs
 
@@ -174,7 +191,8 @@ class Coach:
             "help": self._help, "repeat": self._repeat, "stop": self._stop, "next": self._next,
             "slower": self._slower, "faster": self._faster, "yes": self._yes, "no": self._no,
             "goodbye": self._goodbye, "tips": self._tips, "calm_down": self._calm_down,
-            "time_out": self._time_out,
+            "time_out": self._time_out, "greeting": self._greeting, "thanks": self._thanks,
+            "feelings": self._feelings,
         }
         self._sequences = {
             "causes": [e.id for e in library.topic("causes")],
@@ -201,6 +219,8 @@ class Coach:
     def reply_to(self, intent: Intent) -> Reply:
         """The reply to an understood utterance; what was said is remembered for "repeat"."""
         reply = self._choose(intent)
+        if intent.cut_short:
+            reply = replace(reply, text=f"{reply.text} {self.library.lines.cut_short}".strip())
         self.state.history.append(reply.intent.id)
         if reply.intent.id != "repeat" and reply.text:
             self.state.last = reply
@@ -224,10 +244,15 @@ class Coach:
             if isinstance(question, _SafetyQuestion) and reply.action is None:
                 return replace(reply, action=Resume())  # not an answer: carry on breathing
             return reply
+        if self.state.with_their_safety:
+            if intent.id in _STAYS_WITH_SAFETY or intent.id == "goodbye":
+                return self._still_with_their_safety(intent)
+            self.state.with_their_safety = False  # they have moved on
         if intent.id == NONE:
             return self._not_understood(intent)
         self.state.misses = 0
-        if intent.ambiguous and not {intent.id, intent.alternatives[0][0]} & set(CONTROL):
+        if intent.ambiguous and not {intent.id, intent.alternatives[0][0]} & {
+                *CONTROL, *CONVERSATION}:
             return self._ask_which(intent)
         handler = self._handlers.get(intent.id, self._knowledge)
         return handler(intent)
@@ -237,9 +262,30 @@ class Coach:
     def _crisis(self, intent: Intent) -> Reply:
         self.state.crisis_count += 1
         self.state.topic = None
-        self.state.question = None
+        self.state.question = _SafeNow()
+        self.state.with_their_safety = True
         text = self.library.crisis_reply(self.region, again=self.state.crisis_count > 1)
         return Reply(text, intent, EndCoaching())
+
+    def _still_with_their_safety(self, intent: Intent) -> Reply:
+        """Since the crisis answer, short of a new request: their safety stays the subject."""
+        crisis = self.library.crisis
+        if intent.id == "goodbye":
+            farewell = self.library.crisis_line(crisis.farewell, self.region)
+            return Reply(farewell, intent, EndConversation())
+        if intent.id == "help":
+            return Reply(self.library.crisis_reply(self.region, again=True), intent)
+        self.state.question = _SafeNow()
+        return Reply(crisis.check_in, intent)
+
+    def _safe_now_answer(self, answer: Intent) -> Reply | None:
+        crisis = self.library.crisis
+        if answer.id == "yes":
+            return Reply(crisis.safe_yes, answer)
+        if answer.id == "no":
+            self.state.question = _SafeNow()
+            return Reply(self.library.crisis_line(crisis.safe_no, self.region), answer)
+        return None
 
     def _ask_about_safety(self, intent: Intent, interrupted: _Question | None) -> Reply:
         """One reading of the speech discloses danger and the best one does not. Ignoring it
@@ -247,7 +293,9 @@ class Coach:
         what may be an ordinary request. So ask (pausing an exercise meanwhile)."""
         self.state.question = _SafetyQuestion(intent, interrupted)
         pause = Pause(quietly=True) if self.state.exercise is not None else None
-        return Reply(self.library.lines.safety_check, intent, pause)
+        misheard = intent.possible_crisis is not None and intent.possible_crisis.text != intent.text
+        lines = self.library.lines
+        return Reply(lines.safety_check if misheard else lines.safety_check_unsure, intent, pause)
 
     def _safety_answer(self, question: _SafetyQuestion, answer: Intent) -> Reply | None:
         if answer.id == "yes" and question.original.possible_crisis is not None:
@@ -294,6 +342,10 @@ class Coach:
             return self._restart_answer(answer)
         if isinstance(question, _FeelingCheck):
             return self._feeling_answer(question, answer)
+        if isinstance(question, _FeelingsOffer):
+            return self._offer_answer(answer)
+        if isinstance(question, _SafeNow):
+            return self._safe_now_answer(answer)
         if isinstance(question, _AnotherRound):
             words = set(answer.text.split())
             if answer.id == "yes" or words & {"round", "again", "breathing", "breathe"}:
@@ -374,6 +426,33 @@ class Coach:
     def _no(self, intent: Intent) -> Reply:
         return Reply(self.library.entry("no").reply, intent)
 
+    def _greeting(self, intent: Intent) -> Reply:
+        return Reply(self.library.entry("greeting").reply, intent)
+
+    def _thanks(self, intent: Intent) -> Reply:
+        # The topic stays: "next" after "thanks" goes on with it.
+        return Reply(self.library.entry("thanks").reply, intent)
+
+    def _feelings(self, intent: Intent) -> Reply:
+        if _GOOD_FEELING.search(intent.text) and not _NEGATED.search(intent.text):
+            return Reply(self.library.lines.feeling_good, intent)
+        self.state.question = _FeelingsOffer()
+        return Reply(self.library.entry("feelings").reply, intent)
+
+    def _offer_answer(self, answer: Intent) -> Reply | None:
+        """Breathing, talking it through, or a tip: the answer to the feelings offer."""
+        words = set(answer.text.split())
+        if answer.id in ("calm_down", "yes") or words & {"breathing", "breathe", "breath"}:
+            return Reply(self.library.entry("calm_down").reply, answer,
+                         StartBreathing("gentle"))
+        if words & {"talk", "talking", "through", "listen", "vent"}:
+            return Reply(self.library.lines.talk_it_through, answer)
+        if answer.id == "tips" or words & {"tip", "tips", "advice", "idea"}:
+            return self._tips(Intent("tips", answer.confidence, text=answer.text))
+        if answer.id in ("no", "stop"):
+            return Reply(self.library.lines.offer_declined, answer)
+        return None
+
     def _goodbye(self, intent: Intent) -> Reply:
         return Reply(self.library.entry("goodbye").reply, intent, EndConversation())
 
@@ -408,6 +487,11 @@ class Coach:
 
     def _knowledge(self, intent: Intent) -> Reply:
         entry = self.library.entry(intent.id)
+        topic = self.state.topic
+        if topic is not None and topic.entry == entry.id and entry.follow_up:
+            # Asked again right after its answer ("give me an example" after the I-statement
+            # answer): the same words would not help; the next of its lines might.
+            return self._next(replace(intent, id="next", slots={"what": "more"}))
         self.state.topic = _Topic(entry.id)
         return Reply(entry.reply, intent)
 
@@ -469,6 +553,13 @@ class Coach:
         return None
 
     # -- breathing -----------------------------------------------------------------------------
+
+    def instant_commands(self) -> frozenset[str]:
+        """What an exercise obeys the moment it is said, before the full reading of the
+        utterance is in: stop, pause, resume, slower, faster (normalised)."""
+        commands = self.library.breathing.commands
+        return frozenset(normalize(p) for p in (*_PLAIN_STOPS, *commands.pause, *commands.resume,
+                                                "slower", "faster", "slow down", "speed up"))
 
     def breathing_started(self, pattern: str) -> bool:
         """An exercise began; from now on what is heard is read as its commands (safety first,

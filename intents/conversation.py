@@ -68,6 +68,19 @@ class Conversation:
         log.debug("heard %r -> %s", transcript.text, reply.intent.id)
         return Turn(transcript, reply, during_exercise)
 
+    def hear_again(self, transcript: Transcript, acted_on: Turn) -> Turn | None:
+        """The full reading of an utterance whose start was already acted on at once (an
+        instant command during an exercise). It is a new turn only if it says more than that
+        command: anything that touches safety, or another request."""
+        intent = self.coach.understand(transcript)
+        if not (intent.crisis or intent.possible_crisis is not None
+                or intent.safety.level != "safe") and (
+                intent.id in (acted_on.reply.intent.id, "none")
+                or intent.text == acted_on.reply.intent.text):
+            log.debug("full reading %r adds nothing to %r", transcript.text, acted_on.heard)
+            return None
+        return self.hear(transcript)
+
     def timer_finished(self, minutes: int) -> str:
         return self.coach.timer_finished(minutes)
 

@@ -4,9 +4,9 @@ disclosure of danger unhearable."""
 
 from __future__ import annotations
 
+from intents.disclosures import RECOGNITION_PHRASES, crisis_corpus
 from intents.library import Library
 from intents.normalize import normalize, number_to_words
-from intents.safety import RECOGNITION_PHRASES, crisis_corpus
 
 
 def grammar_phrases(library: Library) -> list[str]:

@@ -78,7 +78,12 @@ class Lines:
     tip_rotation_done: str
     coercive_control: str
     safety_check: str  # asked when another reading of the speech discloses danger
+    safety_check_unsure: str  # asked when what was said may disclose danger
     safety_check_declined: str  # "no" to that: said before the answer to what was asked
+    feeling_good: str  # a good feeling said aloud
+    talk_it_through: str  # "talk it through", answering the feelings offer
+    offer_declined: str  # "no" to an offer
+    cut_short: str  # said after the reply to a text too long to read whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,10 @@ class CrisisContent:
     reply: str
     reply_again: str
     control_hotline: str
+    safe_yes: str  # after the crisis answer: "yes, I'm safe"
+    safe_no: str  # "no, I'm not safe"
+    check_in: str  # anything short of moving on
+    farewell: str  # goodbye while their safety is the subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +163,11 @@ class Library:
 
     def control_hotline(self, region: str) -> str:
         return self.crisis.control_hotline.format(abuse_line=self.regions[region].abuse_line)
+
+    def crisis_line(self, template: str, region: str) -> str:
+        """One of the crisis table's lines, with the region's numbers filled in."""
+        r = self.regions[region]
+        return template.format(emergency=r.emergency, hotlines=" ".join(r.hotlines))
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -482,6 +496,10 @@ _TEMPLATES = {  # (table, field) -> the placeholders it must use
     ("crisis", "reply"): {"emergency", "hotlines"},
     ("crisis", "reply_again"): {"emergency", "hotlines"},
     ("crisis", "control_hotline"): {"abuse_line"},
+    ("crisis", "safe_yes"): set(),
+    ("crisis", "safe_no"): {"emergency", "hotlines"},
+    ("crisis", "check_in"): set(),
+    ("crisis", "farewell"): {"emergency"},
     ("timeout", "offer"): {"minutes"},
     ("timeout", "started"): {"minutes"},
     ("timeout", "done"): {"minutes"},

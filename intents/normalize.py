@@ -25,7 +25,7 @@ _IS_AFTER = frozenset("it he she that what where who there here how why when thi
 _MEANINGFUL_SOUNDS = {"uh huh": "uhhuh", "mm hmm": "uhhuh", "mhm": "uhhuh", "mm hm": "uhhuh",
                       "uh uh": "uhuh", "nuh uh": "uhuh"}
 # Sounds and phrases that carry no meaning for us. Multi-word fillers go first.
-_FILLER_PHRASES = ("you know", "i mean", "hey coach", "okay coach", "trust coach", "hey there")
+_FILLER_PHRASES = ("you know", "i mean", "hey coach", "okay coach", "trust coach")
 _FILLER_WORDS = frozenset("um umm uh uhh uhm er erm ah ahh hmm hm mm coach".split())
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
@@ -101,9 +101,12 @@ def normalize(text: str) -> str:
     text = " " + " ".join(tokens) + " "
     for sound, token in _MEANINGFUL_SOUNDS.items():
         text = text.replace(f" {sound} ", f" {token} ")
+    said = text
     for phrase in _FILLER_PHRASES:
         text = text.replace(f" {phrase} ", " ")
-    return " ".join(t for t in text.split() if t not in _FILLER_WORDS)
+    kept = " ".join(t for t in text.split() if t not in _FILLER_WORDS)
+    # "hey coach" alone is a hello, not nothing: the wake words stay when nothing else does.
+    return kept or " ".join(t for t in said.split() if t not in _FILLER_WORDS - {"coach"})
 
 
 def says_any(normalized: str, phrases) -> bool:

@@ -148,7 +148,8 @@ class PhraseClassifier:
     def ranking(self, normalized: str) -> list[tuple[str, float, float]]:
         """Every group, best first: its evidence in 0-1, and the score it is ordered by."""
         words = self.stems(normalized)
-        known = [self._known(w) for w in words]
+        found = {w: self._known(w) for w in set(words)}  # each distinct word once
+        known = [found[w] for w in words]
         evidence = self._evidence(normalized, words, known)
         indices = self._features.indices(words, [k[0] if k else None for k in known])
         combined = evidence + CLASSIFIER_WEIGHT * self._classifier.scores(indices)

@@ -15,12 +15,18 @@ separate, lower level: the coach answers it honestly as control and gives the ab
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from intents.disclosures import PROTOTYPES, crisis_corpus
 from intents.phonetics import sound_similarity
+from intents.semantic import Closeness, Meaning
+
+log = logging.getLogger(__name__)
 
 DANGER = "danger"  # a disclosure of danger: the crisis answer
+UNSURE = "unsure"  # it may be one: the coach asks before it either answers or ignores it
 CONTROLLING = "control"  # coercive control that is not an emergency
 SAFE = "safe"
 _DISCLOSURES = "disclosures"  # the learned check's group of written disclosures
@@ -31,10 +37,15 @@ class SafetyFinding:
     level: str  # DANGER, CONTROLLING or SAFE
     category: str = ""  # violence, threat, strangulation, trapped, sexual, self_harm, fear, ...
     evidence: str = ""  # the words that triggered it
+    firm: bool = True  # False: found by a sign or a figurative word; the meaning may overrule
 
     @property
     def is_crisis(self) -> bool:
         return self.level == DANGER
+
+    @property
+    def is_doubtful(self) -> bool:
+        return self.level == UNSURE
 
 
 NOTHING = SafetyFinding(SAFE)
@@ -57,11 +68,22 @@ _HARM = _words(
     r"elbow(?:ed|s)?", r"slam(?:med|s|ming)?", r"shak(?:e|es|ing)|shook", r"threw|throws?",
     r"rap(?:e|ed|es|ing)", r"abus(?:e|ed|es|ing)", r"bruis(?:e|ed|es|ing)",
     r"scratch(?:ed|es)?", r"suffocat(?:e|ed|es|ing)", r"smother(?:ed|s)?",
+    r"kne(?:e|ed|es|eing)", r"grop(?:e|ed|es|ing)", r"strangl(?:e|ed|es|ing)",
 )
 _HURT = _words(r"hurt(?:s|ing)?", r"harm(?:ed|s|ing)?", r"kill(?:ed|s|ing)?",
                r"murder(?:ed|s)?", r"shoot", r"stab", r"beat", r"hit", r"get", r"do")
-_TARGET = _words(r"me", r"my", r"us", r"our (?:kids|children|son|daughter|baby|dog|cat)",
-                 r"the (?:kids|children|baby|dog|cat)", r"my (?:kids|children|son|daughter)")
+# Body parts someone else can injure; "stepped on my hand" is harm, "on my nerves" is not.
+_BODY = _words(r"head", r"neck", r"face", r"throat", r"hands?", r"fingers?", r"arms?", r"legs?",
+               r"ribs?", r"stomach", r"chest", r"wrists?", r"jaw", r"nose", r"eyes?", r"back",
+               r"body", r"skin")
+# People and pets in someone's care.
+_PERSON = _words(r"kids", r"children", r"son", r"daughter", r"baby", r"babies", r"dog", r"cat",
+                 r"mum", r"mom", r"mother", r"dad", r"father", r"sister", r"brother", r"friend",
+                 r"nan", r"gran", r"grandma", r"grandad", r"family", r"unborn baby", r"boy",
+                 r"girl", r"puppy", r"kitten", r"pet")
+# "my" alone is not a target ("shot my best round", "beat my time"): my body, or my people.
+_TARGET = _words(r"me", r"us", rf"my (?:\w+ )?{_BODY}", rf"my (?:little |baby |eldest |youngest )?"
+                 rf"{_PERSON}", rf"our (?:\w+ )?{_PERSON}", rf"the {_PERSON}")
 _PARTNER = _words(r"he", r"she", r"they", r"him", r"her", r"them",
                   r"my (?:partner|husband|wife|boyfriend|girlfriend|ex|fiance|fiancee|spouse)")
 _FUTURE = _words(r"going to", r"will", r"would", r"might", r"could", r"wants? to", r"tried to",
@@ -69,10 +91,11 @@ _FUTURE = _words(r"going to", r"will", r"would", r"might", r"could", r"wants? to
                  r"said (?:he|she|they) would", r"is about to")
 _WEAPON = _words(r"guns?", r"knife", r"knives", r"weapons?", r"rifle", r"pistol", r"blade",
                  r"bat", r"hammer", r"machete", r"axe", r"crossbow", r"shotgun")
-# Body parts someone else can injure; "stepped on my hand" is harm, "on my nerves" is not.
-_BODY = _words(r"head", r"neck", r"face", r"throat", r"hands?", r"fingers?", r"arms?", r"legs?",
-               r"ribs?", r"stomach", r"chest", r"wrists?", r"jaw", r"nose", r"eyes?", r"back",
-               r"body", r"skin")
+
+# Seeing people, and the means of reaching them: keeping a person from these isolates them.
+_ANYONE = (r"see (?:my |our )?(?:friends|family|parents|mum|mom|dad|mother|father|sister|brother|"
+           r"kids|children|son|daughter|doctor|anyone|anybody|people|them)")
+_CONTACT = r"(?:friends|visitors|a phone|my phone|my keys|my passport|contact with \w+)"
 
 # Everyday idioms that use the words above without violence.
 # Things, not people: subjects after which "killed me" or "is killing me" is a figure of speech.
@@ -123,6 +146,20 @@ _IDIOMS = [
     r"(?:the|our|my) (?:baby|cat|dog|puppy|kitten|toddler|hamster|parrot|horse) "
     r"(?:bit|scratched|kicked|hit|grabbed|pushed|bites|scratches|kicks)",
     r"pin(?:ned)? (?:me|it) down to a (?:time|date|plan)",
+    # "she'll kill me if i forget the milk": hyperbole about a mundane slip, unless what
+    # follows is leaving, telling or reporting (then it is a threat, and no idiom)
+    r"(?:kill|murder|strangle|throttle|slaughter)s? (?:me|us) (?:for|if (?:i|we)|when "
+    r"(?:i|we|she|he|they)) (?!(?:\w+ ){0,3}(?:leave|left|leaving|tell|telling|told|police|"
+    r"cops|report|divorce|break up|breaking up|see (?:my|anyone|him|her)|go to)\b)",
+    r"(?:boss|manager|teacher|coach|editor|landlord|tutor|supervisor|lecturer) (?:\w+ ){0,4}"
+    r"(?:kill|murder|strangle|slaughter|throttle)",
+    r"beat (?:me|us|him|her|them|my \w+) (?:at|in) (?:a |the )?(?:\w+ )?(?:game|match|race|"
+    r"tennis|chess|cards|scrabble|golf|pool|darts|squash|football|monopoly|quiz|poker|"
+    r"running|swimming|wrestling)",
+    r"(?:nearly|almost) choked on (?:my|a|the|his|her) (?:food|drink|coffee|tea|water|dinner|"
+    r"lunch|breakfast|bone|sweet|crisps?)",
+    r"choked up", r"hit (?:a|the) (?:deer|fox|kerb|curb|pothole|bollard|post|wall|ball|shot|"
+    r"road|ground|gym|shops|hay|sack|jackpot|target|nail)",
 ]
 _IDIOM_RE = re.compile(r"\b(?:" + "|".join(_IDIOMS) + r")\b")
 
@@ -242,9 +279,11 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("trapped", r"\b(?:locked|trapped|stuck) (?:in|inside) (?:the|a|my|our|his|her) "
                 r"(?:house|home|room|bedroom|bathroom|basement|car|apartment|flat|closet)"),
     ("trapped", r"\bkeeps? (?:me|us) (?:locked|lock|lack|shut) (?:in|up|inside)\b"),
-    ("trapped", r"\b(?:not|never|refuses? to|refused to) let (?:me|us) (?:\w+ )?(?:leave|go|out|"
-                r"see|talk|call|visit|have|use|get up|sleep|eat|work|speak|text)\b"),
-    ("trapped", r"\bnot allowed to (?:leave|see|go|talk|call|visit|have friends|work|speak|text)"),
+    ("trapped", rf"\b(?:not|never|refuses? to|refused to) let (?:me|us) (?:\w+ )?(?:leave|go|out|"
+                rf"{_ANYONE}|talk|call|visit|have {_CONTACT}|use (?:the|my|a) phone|get up|"
+                r"sleep|eat|work|speak|text)\b"),
+    ("trapped", rf"\bnot allowed to (?:leave|{_ANYONE}|go|talk|call|visit|have {_CONTACT}|work|"
+                r"speak|text)"),
     # "won't let me" is often heard as "will let me"; the phrase is nearly always about control.
     ("trapped", r"\blet (?:me|us) (?:leave|see my (?:friends|family|parents|sister|brother|kids)|"
                 r"go out|out of the house)\b"),
@@ -260,6 +299,8 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("trapped", r"\b(?:hostage|prisoner)\b"),
     # --- sexual coercion
     ("sexual", r"\brap(?:e|ed|es|ing|ist)\b"),
+    ("sexual", r"\b(?:sold|sells|posted|posts|shared|shares|sent|sends|put|puts|uploaded) (?:\w+ )?"
+               r"(?:pictures|photos|videos?|nudes|images|footage) of me\b"),
     ("sexual", r"\btouch\w* me\b.*\b(?:told|asked|begged) (?:him|her|them) (?:not to|to stop)"),
     ("sexual", r"\bsexual(?:ly)? (?:assault\w*|abus\w*|coerc\w*|forc\w*)"),
     ("sexual", r"\bforc(?:e|ed|es|ing) (?:me|himself|herself|themselves) (?:\w+ )?(?:to|on|into|"
@@ -295,6 +336,94 @@ _CRISIS_RULES: list[tuple[str, str]] = [
     ("fear", r"\b(?:scared|afraid|terrified) (?:of )?(?:him|her|them|my partner|my husband|"
              r"my wife|my boyfriend|my girlfriend)\b"),
 ]
+_CRISIS_RULES += [
+    # --- fear of a partner, said softly
+    ("unease", rf"\b(?:scared|afraid|frightened|terrified|nervous|worried|anxious|dread\w*) "
+             rf"(?:\w+ ){{0,4}}(?:what|how) {_PARTNER} (?:will|would|might|could|is going to)? ?"
+             r"(?:do|react|say|be like)\b"),
+    ("unease", rf"\b(?:scared|afraid|frightened|terrified) (?:to|of) (?:disagree\w*|say\w* no|"
+             rf"argu\w*|tell\w* (?:him|her)|speak\w* up|upset\w* {_PARTNER})\b"),
+    ("unease", r"\bwalk\w* on egg ?shells\b|\btiptoe\w* around (?:him|her|them|my)\b|"
+             r"\bdread\w* (?:him|her) (?:coming|getting) (?:home|back)\b"),
+    ("unease", rf"\bcareful what i (?:say|do) or {_PARTNER} (?:will|would|gets|goes)\b|"
+             r"\bkeep the peace because\b|\bwhat happens (?:when|if) i (?:do not|don't|say no)\b"),
+    # --- threats about leaving, and consequences for seeing people
+    ("threat", r"\bif i (?:ever )?(?:leave|left|walk out|try to leave|go|tell|see|break up|broke "
+               r"up|end it|ended it|split up|packed my bags|pack my bags)\b.*\b(?:he|she|"
+               r"they) (?:will|would|is going to|said|"
+               r"says|told|warned|threatened)\b|\b(?:said|says|told me|warned|threatened|swore) "
+               r"(?:\w+ ){0,6}if i (?:ever )?(?:leave|left|walk out|try to leave|tell anyone|go to "
+               r"the police|see|break up|broke up|end it|ended it|split up)\b"),
+    ("threat", r"\bnobody leaves (?:him|her)\b|\bmake (?:me|us) pay\b|\bget what is coming\b|"
+               r"\b(?:i|you) (?:will|would) be sorry\b|\b(?:there will|there "
+               r"would) be consequences\b"),
+    # --- being watched or tracked, as a threat
+    ("surveillance", r"\b(?:tracker|tracking device|gps tag|air ?tag)\b|\bspy ?ware\b|\bspy app\b|"
+                 r"\bcameras? (?:\w+ ){0,4}(?:watch|spy|record)\w*\b|\bsends? (?:him|her) "
+                 r"everything i (?:type|do|say)\b"),
+    ("surveillance", r"\bcan not hide from (?:him|her|them)\b|\b(?:turns?|shows?|showed|turned) "
+                     r"up (?:wherever|everywhere|at my (?:work|job|house|flat|door))\b|"
+                     r"\b(?:driv\w*|drove|parked|"
+                 r"waiting|sits?) (?:past|outside|by) my (?:house|flat|work|place|new)\b|"
+                 r"\blog of (?:everywhere|where) i (?:go|went|am)\b"),
+    # --- warning signs of suicide
+    ("farewell", r"\b(?:giv\w*|gave) (?:away )?(?:all )?(?:of )?my (?:things|stuff|belongings|"
+                  r"possessions|clothes|pets?)(?: away)?\b|\b(?:saying|said|say|wrote|writing|"
+                  r"written|sent|sending) (?:\w+ )?(?:my )?goodbyes? (?:to everyone|to everybody|"
+                  r"to all of you|to the people i love|in case|to my (?:pets?|dog|cat|kids|"
+                  r"children|"
+                  r"family|friends))\b"),
+    ("self_harm", r"\b(?:i am|i feel like|just|such|only|always been) (?:a|such a|nothing but a) "
+                  r"(?:burden|waste of space)\b|\bburden (?:to|on) (?:everyone|everybody|them|"
+                  r"my family|you all|the people)\b"),
+    ("farewell", r"\b(?:will not|won't) be (?:a problem|a burden|around|here) (?:much longer|for "
+                  r"long|anymore|any more)\b|\bmake (?:it|the pain|everything) (?:all )?stop "
+                  r"(?:for good|forever)\b|\b(?:still )?(?:be|being) here next (?:year|month|"
+                  r"christmas)\b|\bstopped seeing the point\b|\bno point (?:in )?(?:me|"
+                  r"anything|going on) any ?more\b"),
+    # --- trapped
+    ("trapped", r"\b(?:stands?|stood|hovers?|hovered) over me\b|\bnot (?:even )?allowed to (?:go "
+                r"to|use|lock) the (?:toilet|bathroom|loo)\b|\bchanged the locks\b|\b(?:keeps?|has|"
+                r"kept) the only key\b|\bno (?:way|means) "
+                r"(?:to leave|of leaving|out|to get away|to escape)\b"),
+    ("violence", r"\bthr(?:ew|ows|own) (?:\w+ ){0,6}(?:at|over) (?:me|us|my face|my head)\b"),
+    ("threat", r"\b(?:he|she|they|my (?:partner|husband|wife|boyfriend|girlfriend|ex)) (?:\w+ )"
+               r"{0,4}(?:guns?|pistol|rifle|shotgun|knife|knives|blade|machete)\b|\bthreaten(?:ed|"
+               r"s|ing)? (?:me|us|the kids|my)\b"),
+    ("fear", r"\bhiding in (?:the|my|our) \w+ (?:right )?now\b"),
+    ("trapped", r"\b(?:i|we) belong to (?:him|her|them)\b|\bpermission to (?:leave|go out|go to|"
+                r"see|talk to|call)\b|\bturned (?:\w+ ){0,2}(?:friends|family|everyone|people) "
+                r"against me\b"),
+    ("surveillance", r"\blisten\w* (?:in )?(?:to|on) (?:all )?my (?:calls|phone ?calls|phone|"
+                     r"conversations)\b|"
+                     r"\brepeats? things (?:back )?(?:to me )?(?:that )?i (?:only )?"
+                     r"(?:said|told)\b"),
+    ("violence", rf"\bpress\w* (?:\w+ ){{0,4}}(?:against|on|into) my (?:\w+ )?{_BODY}\b"),
+    ("fear", rf"\b(?:in case|because|or else|otherwise) {_PARTNER} (?:\w+ ){{0,5}}(?:hurts|hits|"
+             r"kills|beats|harms|attacks|hurt|hit|kill|beat|harm|attack) (?:me|us|the kids)\b"),
+    ("threat", r"\b(?:there is|there will be|there would be|there is going to be) (?:hell to pay|"
+               r"trouble)\b"),
+    ("self_harm", r"\bhoping (?:something (?:bad )?happens|i (?:do not|will not) wake up|i (?:die|"
+                  r"crash)|something hits me)\b|\b(?:thinking|thought) (?:\w+ ){0,2}(?:of|about) "
+                  r"(?:swerv\w*|crash\w*|driv\w*|walk\w*|step\w*) (?:\w+ ){0,3}(?:into|in "
+                  r"front of|off) (?:a |the )?(?:lorry|truck|tree|wall|traffic|bus|train|bridge|"
+                  r"cliff)\b"),
+    ("trapped", r"\bso i (?:can not|cannot) (?:go|get) anywhere\b|\b(?:can not|cannot) go "
+                r"anywhere without (?:him|her)\b"),
+    ("fleeing", r"\b(?:need|have|got) to (?:get out|leave|escape|get away) (?:\w+ ){0,3}(?:tonight|"
+                r"now|today|right now)\b"),
+    # --- living around a partner's temper
+    ("fear", rf"\bso (?:that )?{_PARTNER} (?:does not|will not|would not|did not|won't|doesn't) "
+             r"(?:blow up|explode|lose (?:it|his temper|her temper)|kick off|get angry|go mad|"
+             r"go off|snap|start on me|hit|hurt|shout)\b|\bbefore (?:he|she) gets (?:home|back|in) "
+             r"(?:\w+ ){0,4}(?:or|so) (?:he|she) (?:will|would|won't|does not|doesn't)\b"),
+    ("unease", r"\b(?:in|when (?:he|she) is in) one of (?:his|her) moods\b|\bcheck (?:his|her) "
+               r"mood\b|\b(?:heart (?:races|pounds|sinks)|i (?:freeze|shake|tremble|flinch|go "
+               r"quiet)|knot in my stomach|feel sick|stomach (?:turns|drops|churns)|hands "
+               r"(?:shake|start shaking)) (?:\w+ ){0,5}(?:when|whenever|the moment|as soon as) "
+               r"(?:he|she|his|her|i see (?:his|her)|i hear (?:his|her))\b|\bdo not dare (?:tell|"
+               r"ask|say)\b"),
+]
 _CRISIS_COMPILED = [(category, re.compile(pattern)) for category, pattern in _CRISIS_RULES]
 
 _CONTROL_RULES = [
@@ -308,98 +437,77 @@ _CONTROL_RULES = [
     r"\b(?:decides?|tells? me|controls?) (?:who|what|where|when) i (?:can|may|am allowed|should)\b",
     r"\b(?:prove|proof of|photos? of|pictures? of|pictures to prove) where i (?:am|was)\b",
     r"\b(?:has to|wants to|needs to) know where i am\b",
+    r"\bmakes? me (?:check in|text|call|ring|report|send)\b",
+    r"\b(?:choos\w*|chose|decides?) (?:what|which) (?:clothes )?i (?:wear|put on)\b|"
+    r"\b(?:not|never) let (?:me|us) wear\b",
 ]
 # Control is something a partner does: "read my messages" said to an assistant is not.
 _SOMEONE_ELSE = r"\b(?:he|she|they|partner|husband|wife|boyfriend|girlfriend|spouse|ex)\b.*"
-_CONTROL_COMPILED = [re.compile(_SOMEONE_ELSE + p) for p in _CONTROL_RULES]
+# Control over money: financial control alone is answered as control (cause.control, with the
+# abuse hotline); with trapping, isolation or threats it is a crisis (the rules above). These
+# are said of someone else by their very words ("my allowance", "permission to spend").
+_MONEY_RULES = [
+    r"\bpermission (?:\w+ ){0,3}(?:to )?(?:spend|buy|use (?:the|our|my) (?:money|card))",
+    r"\b(?:ask|asking|justify|justifying|account for|explain) (?:\w+ ){0,3}(?:before|for|every) "
+    r"(?:\w+ ){0,2}(?:i spend|i buy|purchase|penny|pound|dollar|coffee|receipt|thing i buy)",
+    r"\b(?:pocket money|an allowance|my allowance|housekeeping money)\b",
+    r"\b(?:takes?|took|keeps?|kept|hand over|hands over|handing over) (?:all )?(?:of )?my "
+    r"(?:wages|pay|salary|tips|earnings|paycheck|pay ?check|benefits|pension|money)\b",
+    r"\b(?:check\w*|go(?:es)? through|goes over) (?:every|all) (?:of )?(?:my |our |the )?"
+    r"(?:receipts?|statements?|purchases?|transactions?|spending)\b",
+    r"\b(?:not|never) (?:allowed|let) (?:\w+ ){0,3}(?:to )?(?:buy|spend|have (?:my own|a) "
+    r"(?:card|account|money|bank)|see (?:the|our) (?:accounts?|statements?|bank|savings)|"
+    r"touch (?:the|our) money)",
+]
+_CONTROL_COMPILED = ([re.compile(_SOMEONE_ELSE + p) for p in _CONTROL_RULES]
+                     + [re.compile(p) for p in _MONEY_RULES])
 
-# Fuzzy prototypes: short, distinctive crisis sentences. A run of words in the transcript that
-# sounds like one of these, word for word ("he hid me" for "he hit me"), counts as a disclosure
-# even when the exact rules missed it because the recogniser swapped a sound. Words are compared
-# by sound (intents/phonetics.py): "she shuts me out" must not pass for "she hits me".
-_PROTOTYPES = tuple(p.split() for p in (
-    "he hit me", "she hit me", "he hits me", "she hits me", "he beat me", "he beats me",
-    "he punched me", "she punched me", "he slapped me", "she slapped me", "he kicked me",
-    "he pushed me", "she pushed me", "he shoved me", "she shoved me", "he choked me",
-    "she choked me", "he strangled me", "hands around my neck", "threatened to kill me",
-    "going to kill me", "said he would kill me", "said she would kill me", "kill myself",
-    "hurt myself", "cutting myself", "want to die", "end my life", "end it all",
-    "do not want to live", "suicide", "raped me", "forced me to have sex", "locked me in",
-    "will not let me leave", "will not let me see", "scared he will hurt me",
-    "afraid he will hurt me", "hurt the kids",
-))
 _FUNCTION_WORDS = frozenset(
     "he she me my i to it all the a do not will would said in around have let see".split())
 _FUNCTION_FLOOR = 0.8  # "knee" for "me" passes
 _KEY_FLOOR = 0.85  # "hid" for "hit" (0.88) passes, "shuts" for "hits" (0.62) does not
 _MEAN_FLOOR = 0.9
 
-# Sentences a restricted recogniser must be able to hear (see intents/grammar.py), beyond the
-# prototypes: the ways people disclose danger, in plain words.
-RECOGNITION_PHRASES = (
-    *(" ".join(p) for p in _PROTOTYPES),
-    "he hurts me", "she hurts me", "my partner hurts me", "he threw something at me",
-    "he grabbed me by the throat", "he put his hands on my neck", "i can not breathe",
-    "he threatened me", "she threatened me", "he has a gun", "he has a knife",
-    "he will not let me leave the house", "she will not let me see my friends",
-    "he took my phone", "he took my keys", "i am locked in", "i am trapped",
-    "he forces me", "he made me have sex", "i said no", "he raped me",
-    "i want to kill myself", "i do not want to be here anymore", "i want to end it",
-    "i have been cutting myself", "i am thinking about suicide", "i wish i was dead",
-    "everyone would be better off without me", "i am scared of him", "i am afraid of her",
-    "i am not safe at home", "i am afraid to go home", "he is going to hurt me",
-    "she is going to hurt me", "he said he would kill me", "help me i am in danger",
-)
+# Words of harm that everyday talk also uses figuratively ("hit me with a tip", "my boss will
+# kill me", "we shot some hoops"). A rule that fired on one of these stands only if the
+# meaning of the whole sentence does not clearly say ordinary talk; every other rule stands.
+_FIGURATIVE = re.compile(
+    r"\b(?:hit\w*|kill\w*|murder\w*|strangl\w*|chok\w*|throttl\w*|beat\w*|shot|shoot\w*|"
+    r"knock\w*|smash\w*|slam\w*|bash\w*|crush\w*|attack\w*|punch\w*|kick\w*|push\w*|"
+    r"shov\w*|drag\w*|twist\w*|grab\w*|bit|bite\w*|burn\w*|blow\w*|destroy\w*|stab\w*|"
+    r"slap\w*|whack\w*|squeez\w*|pin\w*|threw|throw\w*|hurt\w*|harm\w*|suffocat\w*|"
+    r"smother\w*|trap\w*|lock\w*|bruis\w*|bleed\w*)\b")
 
-def crisis_corpus() -> list[str]:
-    """Many plain ways of disclosing danger, built from the same word lists the rules use, so a
-    recogniser with a restricted language model has heard these word sequences before."""
-    people = ("he", "she", "my partner", "my husband", "my wife", "my boyfriend",
-              "my girlfriend", "my ex")
-    past = ("hit", "punched", "slapped", "kicked", "shoved", "pushed", "choked", "strangled",
-            "grabbed", "pinned", "burned", "beat", "stabbed", "threatened", "raped", "bit",
-            "attacked", "hurt", "scratched", "dragged", "smothered", "threw something at")
-    present = ("hits", "punches", "slaps", "kicks", "shoves", "pushes", "chokes", "hurts",
-               "threatens", "beats", "grabs", "forces")
-    sentences = list(RECOGNITION_PHRASES)
-    for person in people:
-        sentences += [f"{person} {verb} me" for verb in past]
-        sentences += [f"{person} {verb} me again" for verb in past[:8]]
-        sentences += [f"{person} {verb} me when" for verb in present]
-        sentences += [
-            f"{person} said {'he' if person != 'she' else 'she'} would kill me",
-            f"{person} threatened to kill me", f"{person} threatened to hurt the kids",
-            f"{person} has a gun", f"{person} has a knife", f"i am scared of {person}",
-            f"{person} will not let me leave", f"{person} will not let me see my family",
-            f"{person} locked me in the bedroom", f"{person} took my phone and my keys",
-            f"{person} forced me to have sex", f"{person} makes me have sex when i say no",
-            f"{person} put hands around my neck", f"{person} is going to hurt me",
-        ]
-    sentences += [
-        "i want to die", "i want to end my life", "i want to end it all", "i am going to kill "
-        "myself", "i have been cutting myself", "i hurt myself on purpose", "i do not want to "
-        "live anymore", "i do not want to be alive", "i do not see the point in living",
-        "everyone would be better off without me", "i wish i was dead", "i wish i was never born",
-        "i am thinking about suicide", "i have thoughts of killing myself", "i took all my pills",
-        "i am going to take all my pills", "i am afraid to go home", "i am not safe at home",
-        "i fear for my life", "he is coming after me", "i am hiding from him",
-        "i am hiding from her", "i can not breathe", "he squeezed my throat",
-        "she squeezed my neck", "i blacked out", "i have bruises", "i am bleeding",
-    ]
-    return list(dict.fromkeys(sentences))
+
+# Rules that read signs rather than words of harm (unease around a partner, surveillance, a
+# farewell), and matches by sound: like a figurative word, they stand unless the meaning of the
+# sentence clearly says ordinary talk.
+_SOFT = frozenset({"unease", "surveillance", "farewell", "fleeing", "fuzzy"})
+# A person as the subject just before the words of harm: then they are not figurative.
+_SUBJECT_BEFORE = re.compile(r"\b(?:he|she|they|my (?:partner|husband|wife|boyfriend|girlfriend|"
+                             r"ex|fiance|fiancee|spouse))(?: \w+){0,3} $")
+# Words of harm with no figurative life: with one of these, the finding stands.
+_UNMISTAKABLE = re.compile(r"\b(?:grop\w*|rap(?:e|ed|es|ing)|molest\w*|headbutt\w*|kne(?:e|ed|es)|"
+                           r"backhand\w*|scald\w*|raped|sexual\w*|bruises|black eye)\b")
+# Rules that find harm by its verbs: those verbs have figurative lives too.
+_HARM_WORDED = frozenset({"violence", "threat", "strangulation", "self_harm"})
 
 
 class SafetyCheck:
-    """The rules, plus a phrase classifier trained on the library's crisis examples.
+    """The safety check that runs on every utterance, before any other understanding.
 
-    Rules are precise but only as broad as their word lists; people disclose danger in endless
-    ways ("i told everyone i fell down the stairs"). The classifier compares each utterance with
-    hundreds of written disclosures, with everyday talk that sounds similar
-    (crisis_examples.toml), and with every ordinary request in the library, each intent a group
-    of its own. A disclosure is flagged when the crisis group comes first with enough evidence.
+    Four signals, each for what it does best:
+    - rules: precise, and for what must never be missed; the firm ones always stand;
+    - the meaning of the sentence (intents/semantic.py): how close it is to hundreds of written
+      disclosures against how close to ordinary talk. It catches disclosures no rule words
+      ("I tidy everything before he gets home so he won't kick off"), and it can overrule a
+      rule that fired only on a word people use figuratively;
+    - a lexical classifier over the same written disclosures, everyday talk and requests: a
+      disclosure when the disclosures rank first, if the meaning agrees;
+    - fuzzy matching by sound, for words a recogniser misheard ("he hid me").
     """
 
-    def __init__(self, library, cache_dir=None) -> None:
+    def __init__(self, library, cache_dir=None, meaning: Meaning | None = None) -> None:
         from intents.matcher import intent_groups
         from intents.phrases import PhraseClassifier, PhraseGroup
 
@@ -408,6 +516,7 @@ class SafetyCheck:
                   PhraseGroup("out_of_scope", library.out_of_scope),
                   *(PhraseGroup(g.id, g.examples) for g in intent_groups(library))]
         self._phrases = PhraseClassifier([g for g in groups if g.examples], cache_dir=cache_dir)
+        self.meaning = meaning or Meaning(library, cache_dir)
 
     def learned(self, normalized: str) -> tuple[bool, float, float]:
         """Whether the crisis group ranks first, its evidence, and the best other evidence."""
@@ -417,43 +526,101 @@ class SafetyCheck:
         crisis = evidence.pop(_DISCLOSURES)
         return first, crisis, max(evidence.values())
 
-    def check(self, normalized: str) -> SafetyFinding:
+    def check(self, normalized: str, closeness: Closeness | None = None) -> SafetyFinding:
+        """The finding for one normalised utterance; `closeness` is its reading by the
+        semantic signal, if the caller has it already."""
+        if not normalized:
+            return NOTHING
+        closeness = closeness or self.meaning.read(normalized)
         finding = check_rules(normalized)
-        if finding.is_crisis or len(normalized.split()) < LEARNED_MIN_WORDS:
-            return finding  # a word or two is too little to judge by resemblance
-        first, crisis, other = self.learned(normalized)
-        # Controlling behaviour already gets its own honest answer with the hotline; only
-        # escalate it when it reads much more like a written disclosure than anything else.
-        margin = LEARNED_MARGIN if finding.level == SAFE else CONTROL_ESCALATION_MARGIN
-        if first and crisis >= LEARNED_EVIDENCE and crisis - other >= margin:
-            return SafetyFinding(DANGER, "learned", f"close to written disclosures "
-                                 f"({crisis:.2f} against {other:.2f})")
+        if finding.is_crisis:
+            if finding.firm:
+                return finding  # said in so many words
+            veto = SOFT_VETO if finding.category in _SOFT else FIGURATIVE_VETO
+            if closeness.leans_to_danger > -veto:
+                return finding
+            log.debug("%r: %s, but it means ordinary talk (%.2f against %.2f)", normalized,
+                      finding.evidence, closeness.danger, closeness.ordinary)
+            doubted = finding.category in _SOFT  # a sign of danger, overruled: worth asking
+            finding = check_rules(normalized, crisis=False)
+        else:
+            doubted = False
+        # Control already gets its own answer with the hotline: the meaning escalates it only
+        # by a wider margin, as the lexical classifier does.
+        meaning_margin = MEANING_MARGIN if finding.level == SAFE else CONTROL_ESCALATION_MARGIN
+        if closeness.danger >= MEANING_DANGER and closeness.leans_to_danger >= meaning_margin:
+            return SafetyFinding(DANGER, "meaning", f"close to written disclosures "
+                                 f"({closeness.danger:.2f} against {closeness.ordinary:.2f})")
+        learned = None
+        if len(normalized.split()) >= LEARNED_MIN_WORDS:  # a word or two is too little
+            first, crisis, other = self.learned(normalized)
+            # Controlling behaviour already gets its own honest answer with the hotline; only
+            # escalate it when it reads much more like a written disclosure than anything else.
+            margin = LEARNED_MARGIN if finding.level == SAFE else CONTROL_ESCALATION_MARGIN
+            if first and crisis >= LEARNED_EVIDENCE and crisis - other >= margin:
+                learned = f"close to written disclosures ({crisis:.2f} against {other:.2f})"
+                if closeness.leans_to_danger > LEARNED_AGREEMENT:
+                    return SafetyFinding(DANGER, "learned", learned)
+        if finding.level == SAFE and (
+                doubted or (learned is not None and closeness.leans_to_danger >= ASK_LEARNED)
+                or (closeness.danger >= ASK_DANGER and closeness.leans_to_danger >= ASK_MARGIN)):
+            # Between ordinary talk and a disclosure: asking is better than either guess.
+            return SafetyFinding(UNSURE, "doubt", f"near written disclosures "
+                                 f"({closeness.danger:.2f} against {closeness.ordinary:.2f})",
+                                 firm=False)
         return finding
 
 
 LEARNED_EVIDENCE = 0.5  # at least this close to a written disclosure
 LEARNED_MARGIN = 0.05  # and this much closer than to anything ordinary
 LEARNED_MIN_WORDS = 3
+LEARNED_AGREEMENT = 0.02  # and the meaning closer to a disclosure than to ordinary talk
 CONTROL_ESCALATION_MARGIN = 0.2
+FIGURATIVE_VETO = 0.05  # a figurative word stands unless ordinary talk is this much closer
+SOFT_VETO = 0.15  # a sign of danger (unease, surveillance, a farewell) needs a wider margin
+MEANING_DANGER = 0.6  # the meaning alone: at least this close to a written disclosure
+MEANING_MARGIN = 0.08  # and this much closer than to anything ordinary
+# Below those, a band where the coach asks instead of guessing: the meaning near a written
+# disclosure, or the lexical classifier's disclosure with the meaning not far against it.
+ASK_DANGER = 0.55
+ASK_MARGIN = -0.02
+ASK_LEARNED = -0.06
 
 
-def check_rules(normalized: str) -> SafetyFinding:
-    """The rules alone, on one normalised utterance. Crisis beats control beats safe."""
+def _firm(finding: SafetyFinding) -> bool:
+    """A rule's finding that stands whatever the meaning says: not a sign-reading rule, and
+    not harm worded only in words people also use figuratively."""
+    if finding.category in _SOFT:
+        return False
+    return (finding.category not in _HARM_WORDED or _UNMISTAKABLE.search(finding.evidence)
+            is not None or not _FIGURATIVE.search(finding.evidence))
+
+
+def check_rules(normalized: str, crisis: bool = True) -> SafetyFinding:
+    """The rules alone, on one normalised utterance. Crisis beats control beats safe;
+    `crisis=False` looks only for control."""
     text = _IDIOM_RE.sub(" ", normalized)
-    for category, pattern in _CRISIS_COMPILED:
-        if match := pattern.search(text):
-            return SafetyFinding(DANGER, category, match.group(0).strip())
-    if fuzzy := _fuzzy_crisis(text.split()):
-        return fuzzy
+    if crisis:
+        soft: SafetyFinding | None = None  # a firm rule that matches too wins over it
+        for category, pattern in _CRISIS_COMPILED:
+            for match in pattern.finditer(text):
+                finding = SafetyFinding(DANGER, category, match.group(0).strip())
+                if _firm(finding) or _SUBJECT_BEFORE.search(text, 0, match.start()):
+                    return finding  # "she is killing me slowly": a person does it
+                soft = soft or replace(finding, firm=False)
+        if soft is not None:
+            return soft
+        if fuzzy := _fuzzy_crisis(text.split()):
+            return replace(fuzzy, firm=False)
     for pattern in _CONTROL_COMPILED:
         if match := pattern.search(text):
             return SafetyFinding(CONTROLLING, "coercive_control", match.group(0).strip())
     return NOTHING
 
 
-_PROTOTYPE_WORDS = sorted({w for p in _PROTOTYPES for w in p})
+_PROTOTYPE_WORDS = sorted({w for p in PROTOTYPES for w in p})
 _PROTOTYPE_FLOORS = tuple([_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLOOR for w in p]
-                          for p in _PROTOTYPES)
+                          for p in PROTOTYPES)
 
 
 def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
@@ -461,7 +628,7 @@ def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
     # below then only look the similarities up.
     floor = min(_FUNCTION_FLOOR, _KEY_FLOOR)
     sounds = {w: {p: sound_similarity(w, p, floor) for p in _PROTOTYPE_WORDS} for w in set(words)}
-    for prototype, floors in zip(_PROTOTYPES, _PROTOTYPE_FLOORS, strict=True):
+    for prototype, floors in zip(PROTOTYPES, _PROTOTYPE_FLOORS, strict=True):
         n = len(prototype)
         for start in range(len(words) - n + 1):
             window = words[start:start + n]

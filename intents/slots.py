@@ -17,7 +17,7 @@ _PATTERN_WORDS = (
 )
 
 _MORE = re.compile(r"\b(?:more|why|explain|go on|continue|keep going|carry on|and then|details?|"
-                   r"elaborate|what else)\b")
+                   r"elaborate|what else|examples?|for instance|like what|such as)\b")
 _COUNT = (r"(?:(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
           r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
           r"sixty|seventy|eighty|ninety|hundred|and) ?)+")
@@ -32,6 +32,33 @@ _DURATION = re.compile(
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 MIN_BREAK, MAX_BREAK = 10, 120  # minutes a time-out timer may run
+
+
+# Words for how someone feels. A short statement of one ("i am so weary", "feeling a bit raw
+# tonight") is a feeling said aloud, whatever words the library's examples happen to use.
+_FEELING_WORDS = (
+    "sad|unhappy|down|low|blue|miserable|gutted|devastated|heartbroken|crushed|hurt|raw|sore|"
+    "lonely|alone|isolated|empty|numb|hollow|lost|tired|exhausted|shattered|weary|drained|"
+    "wiped out|worn out|knackered|burnt out|burned out|spent|overwhelmed|stressed|stressed out|"
+    "tense|wound up|on edge|edgy|jittery|jumpy|shaky|restless|anxious|nervous|worried|uneasy|"
+    "panicky|scared|frightened|afraid|angry|furious|livid|cross|mad|annoyed|irritated|"
+    "frustrated|fed up|bitter|resentful|jealous|insecure|ashamed|embarrassed|guilty|stupid|"
+    "worthless|useless|rejected|unwanted|unloved|unappreciated|ignored|confused|mixed up|"
+    "all over the place|hopeless|helpless|discouraged|disappointed|betrayed|hopeful|happy|"
+    "relieved|calm|calmer|better|good|great|okay|grateful|proud|content|peaceful|excited|"
+    "at peace|lighter|optimistic|emotional|tearful|weepy|moody|grumpy|flat|off|rubbish|awful|"
+    "terrible|horrible|dreadful|rotten|fragile|vulnerable|broken|defeated|drained")
+_FEELING = re.compile(
+    rf"^(?:i am|i feel|i am feeling|i have been feeling|feeling|i feel like i am|honestly i am|"
+    rf"just|i am just|i just feel)(?: (?:so|really|very|quite|absolutely|completely|totally|"
+    rf"pretty|a bit|a little|kind of|sort of|bit|emotionally|just|utterly|too))* "
+    rf"(?:{_FEELING_WORDS})(?: (?:today|tonight|right now|at the moment|lately|inside|again|"
+    rf"about (?:it|this|everything|us)|after (?:\w+ ){{0,3}}\w+|with (?:worry|it all)))?$")
+
+
+def says_a_feeling(normalized: str) -> bool:
+    """A short statement of how someone feels, and nothing more."""
+    return _FEELING.match(normalized) is not None
 
 
 def breathing_pattern(normalized: str) -> str | None:

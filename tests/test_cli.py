@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 from conftest import AUDIO, recording, recordings, run_cli
 
+from intents.normalize import normalize
 from voice.endpoint import EndpointSettings, SpeechStarted, UtteranceSegmenter
 from voice.wav import read_speech_wav, read_wav_info
 
@@ -54,16 +55,20 @@ def test_crisis_recordings_in_natural_voices_are_always_caught(understood):
             assert record["crisis"], (recording_.path.name, record["transcript"])
 
 
-def test_a_runner_up_reading_that_sounds_like_danger_is_asked_about(understood, library):
-    # Whatever the best reading was, a runner-up that discloses danger gets the safety
+def test_a_reading_that_may_be_a_disclosure_is_asked_about(understood, library):
+    # Whatever the best reading was, a reading that may disclose danger (the recogniser's
+    # runner-up, or what was heard when the safety check is in doubt) gets the safety
     # question, not silence and not the crisis answer outright.
     flagged = [(r, rec) for r, rec in understood if rec["possible_crisis"]]
     for _, record in flagged:
-        assert record["possible_crisis"] in record["heard_otherwise"]
-        assert not record["crisis"] and record["reply"] == library.lines.safety_check
+        misheard = record["possible_crisis"] in record["heard_otherwise"]
+        assert misheard or record["possible_crisis"] == normalize(record["transcript"])
+        assert not record["crisis"]
+        assert record["reply"] == (library.lines.safety_check if misheard
+                                   else library.lines.safety_check_unsure)
     # One of the fixtures does this today: espeak-ng's robotic "what's the weather going to
-    # be", which has a runner-up reading close to a written disclosure (a false alarm, asked
-    # about rather than acted on).
+    # be", heard as "what whether go to be", which reads a little like a written disclosure
+    # (a false alarm, asked about rather than acted on).
     assert [r.path.name for r, _ in flagged] == ["espeak-us--oos-weather.wav"]
 
 
@@ -131,7 +136,9 @@ def test_listen_answers_each_request_in_a_recorded_conversation(tmp_path):
     assert result.returncode == 0, result.stderr
     turns = [line for line in result.stdout.splitlines() if line.startswith("heard:")]
     intents = [line.split("| intent: ")[1].split(" ")[0] for line in turns]
-    assert intents == ["causes", "next", "none", "i_statements", "goodbye"]
+    # The third request, "what's the weather like", is heard as "whatsoever why": a "why"
+    # right after the causes answer goes on with that topic.
+    assert intents == ["causes", "next", "next", "i_statements", "goodbye"]
     assert result.stdout.startswith('coach: "')  # the greeting, with the disclaimer
     assert "not a therapist" in result.stdout.splitlines()[0]
     # The loop ended at goodbye: the sixth utterance was not answered.

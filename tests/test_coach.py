@@ -94,13 +94,13 @@ def test_did_you_mean_and_the_answers_it_accepts(coach, library):
 def test_a_request_between_two_topics_is_asked_about(coach, library):
     """The real matcher: the request sits between the tip and the cause, and the answer may
     name an option by words from its title."""
-    question = coach.reply_to_text("is hiding things from him ever okay")
+    question = coach.reply_to_text("we need to actually talk to each other how do we do that")
     assert question.text == library.lines.did_you_mean.format(
-        first=library.title("tip.secrecy"), second=library.title("cause.secrecy"))
-    answer = coach.reply_to_text("the lack of transparency")
-    assert answer.text == library.entry("cause.secrecy").reply
+        first=library.title("impact.communication"), second=library.title("tip.communication"))
+    answer = coach.reply_to_text("talking openly")
+    assert answer.text == library.entry("tip.communication").reply
     # A short follow-up continues the topic.
-    assert coach.reply_to_text("why").text == library.entry("cause.secrecy").follow_up[0]
+    assert coach.reply_to_text("why").text == library.entry("tip.communication").follow_up[0]
 
 
 def test_a_clear_request_is_answered_without_a_question(coach, library):

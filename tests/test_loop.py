@@ -322,9 +322,10 @@ def test_a_loop_can_run_again_and_the_conversation_goes_on(tmp_path, pocketsphin
     loop.run()
     loop.run()  # the source again, as after a microphone came back
     assert sum(line.startswith("coach:") for line in lines) == 1  # greeted once
+    # The conversation went on: the same question again brings the next part of its answer.
     turns = [line.split("| intent: ")[1].split(" ")[0] for line in lines if "heard:" in line]
-    assert turns == ["causes", "causes"]
-    assert loop.conversation.coach.state.history == ["causes", "causes"]
+    assert turns == ["causes", "next"]
+    assert loop.conversation.coach.state.history == ["causes", "next"]
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])

@@ -133,8 +133,8 @@ def test_eval_command_prints_the_measures(tmp_path):
 
 def test_eval_file_errors_name_the_line(tmp_path):
     bad = tmp_path / "bad.tsv"
-    bad.write_text("text\tintent\nhello there\tgreeting\n")
-    with pytest.raises(BadInputError, match=r"bad.tsv:2: unknown intent 'greeting'"):
+    bad.write_text("text\tintent\nhello there\tsalutation\n")
+    with pytest.raises(BadInputError, match=r"bad.tsv:2: unknown intent 'salutation'"):
         load_eval_set(bad)
     bad.write_text("text\tintent\njust one column\n")
     result = run_cli("eval", str(bad))

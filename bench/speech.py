@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass
 class Config:
     name: str
-    engine: str  # pocketsphinx | vosk
+    engine: str  # whisper (two passes) | whisper-alone | pocketsphinx | vosk
     restricted: bool
     model_dir: Path | None = None
     denoise: bool = True
+    window: float | None = None  # Whisper's window in seconds (None: its default)
 
 
 @dataclass
@@ -48,31 +49,53 @@ class Scores:
 
 def configs(models_root: Path, ablation: bool = False) -> tuple[list[Config], list[str]]:
     """The configurations that can run here, and notes on those that cannot."""
-    from voice.models import installed_models
+    from voice.models import WHISPER_INSTALL, installed_models
 
+    whisper = models_root / WHISPER_INSTALL
+    whisper_dir = whisper if (whisper / "model.bin").is_file() else None  # else the wheels
     found = [
-        Config("pocketsphinx + library LM + denoise (default)", "pocketsphinx", True),
-        Config("pocketsphinx + full LM + denoise", "pocketsphinx", False),
+        Config("whisper + pocketsphinx, two passes (default)", "whisper", True, whisper_dir),
+        Config("whisper alone, 10 s window", "whisper-alone", True, whisper_dir, window=10.0),
+        Config("whisper alone, 30 s window", "whisper-alone", True, whisper_dir, window=30.0),
+        Config("pocketsphinx + library LM + denoise", "pocketsphinx", True),
     ]
-    if ablation:  # what noise suppression adds, at the cost of another pass over the set
-        found.append(Config("pocketsphinx + library LM, no denoise", "pocketsphinx", True,
-                            denoise=False))
+    if ablation:  # what noise suppression adds, at the cost of other passes over the set
+        found += [Config("pocketsphinx + library LM, no denoise", "pocketsphinx", True,
+                         denoise=False),
+                  Config("pocketsphinx + full LM + denoise", "pocketsphinx", False),
+                  Config("whisper + pocketsphinx, no denoise", "whisper", True, whisper_dir,
+                         denoise=False)]
     notes = []
     english = [p for p in installed_models(models_root) if "-en-" in p.name]
     if english:
         found += [Config("vosk + grammar", "vosk", True, english[0]),
                   Config("vosk, no grammar", "vosk", False, english[0])]
     else:
-        notes.append(f"Vosk: no English Vosk model in {models_root} (none can be installed on "
-                     "this machine), so the Vosk rows are missing.")
+        notes.append(f"Vosk: no English Vosk model in {_shown(models_root)} (none can be "
+                     "installed on this machine), so the Vosk rows are missing.")
     return found, notes
 
 
+def _shown(path: Path) -> str:
+    """A path as the report shows it: relative to the checkout when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def load(config: Config, library):
+    from dataclasses import replace
+
     from intents.grammar import recognition_sentences
     from voice.stt import EngineChoice, load_engine
 
     model_dir = Path(config.model_dir) if config.model_dir else None
+    if config.engine == "whisper-alone":
+        from voice.whisper_engine import DEFAULT_SETTINGS, WhisperEngine
+
+        settings = replace(DEFAULT_SETTINGS, window=config.window or DEFAULT_SETTINGS.window)
+        return WhisperEngine(model_dir, settings)
     choice = EngineChoice(config.engine, model_dir, "bench")
     phrases = recognition_sentences(library) if config.restricted else None
     return load_engine(choice, restrict_to=phrases)
@@ -218,7 +241,7 @@ def startup(config: Config, sample: list[Path] | None = None) -> tuple[float, fl
                                                .glob("piper-joe--c*.wav"))[:5])]
     spec = {"name": config.name, "engine": config.engine, "restricted": config.restricted,
             "model_dir": str(config.model_dir) if config.model_dir else None,
-            "denoise": config.denoise}
+            "denoise": config.denoise, "window": config.window}
     runs = []
     for _ in range(3):  # the first run may build caches; report the best warm start
         out = subprocess.run([sys.executable, "-c", _READY, json.dumps(spec), *files],

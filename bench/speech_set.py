@@ -149,7 +149,12 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 
 
 def reverberate(speech: np.ndarray, impulse: np.ndarray) -> np.ndarray:
-    wet = np.convolve(speech, impulse)[: len(speech) + len(impulse) // 4]
+    # The same as np.convolve, by FFT: a second-long impulse response makes the direct sum
+    # take tens of seconds per recording.
+    n = len(speech) + len(impulse) - 1
+    size = 1 << (n - 1).bit_length()
+    wet = np.fft.irfft(np.fft.rfft(speech, size) * np.fft.rfft(impulse, size), size)[:n]
+    wet = wet[: len(speech) + len(impulse) // 4]
     return wet * np.sqrt(_speech_power(speech) / _speech_power(wet))
 
 

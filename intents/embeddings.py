@@ -246,6 +246,17 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return poly
 
 
+def _onnxruntime_offline():
+    """onnxruntime, imported with its telemetry off (see common.offline)."""
+    from common.offline import stay_offline
+
+    stay_offline()
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
 # -- an ONNX graph of the encoder, written without the onnx package -----------------------------
 #
 # onnxruntime runs the network about 1.8 times faster than numpy on one core with its fused
@@ -510,8 +521,7 @@ class SentenceEncoder:
 
     def _onnx_session(self, folder: Path, tensors: dict[str, np.ndarray], path: Path,
                       threads: int | None, int8: bool):
-        import onnxruntime
-
+        onnxruntime = _onnxruntime_offline()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1

@@ -98,7 +98,10 @@ class IntentMatcher:
                      closeness: Closeness | None) -> Intent:
         if closeness is None or self._says_nothing(normalized):
             return Intent(NONE, 0.0, text=normalized)
-        if safety.level == SAFE and says_a_feeling(normalized):
+        if safety.level == SAFE and says_a_feeling(normalized) and \
+                self.phrases.verbatim(normalized) in (None, "feelings"):
+            # How someone feels, unless the library says those very words mean something else
+            # ("i feel overwhelmed" asks for calm, "i am grateful" is thanks).
             return Intent("feelings", FEELING_CONFIDENCE, text=normalized)
         # The lexical score each group is ordered by, plus the meaning's say.
         scored = sorted(((score + MEANING_WEIGHT * closeness.intents.get(group, 0.0), group,

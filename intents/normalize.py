@@ -92,7 +92,8 @@ def _expand(token: str) -> str:
 def normalize(text: str) -> str:
     """Lowercase words separated by single spaces: contractions expanded, numbers as words,
     punctuation and filler words removed."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    # Whisper joins some phrases in camel case ("iStatements"): split before lowering.
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", unicodedata.normalize("NFKC", text)).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = re.sub(r"\[unk\]|<unk>", " ", text)
     text = re.sub(r"\d+", lambda m: f" {number_to_words(int(m.group()))} ", text)

@@ -343,7 +343,7 @@ def test_recorded_commands_change_and_end_a_session(tmp_path, library):
 
 
 def test_a_recorded_stop_ends_breathing_at_once(tmp_path):
-    path = _conversation_with_commands(tmp_path, "festival-kal--calm-help.wav", 6.0,
+    path = _conversation_with_commands(tmp_path, "espeak-us--calm-help.wav", 6.0,
                                        "festival-kal--cmd-stop.wav", 5.0)
     result = run_cli("listen", "--input", path, "--text-only")
     lines = result.stdout.splitlines()

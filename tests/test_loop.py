@@ -98,11 +98,23 @@ def test_the_edge_converts_any_source_rate(tmp_path, pocketsphinx_restricted, li
 
 
 def test_when_speech_output_fails_the_reply_is_printed_and_the_talk_goes_on(library, matcher):
-    from voice.devices import SpeakerSink
+    from common.errors import DeviceError
+
+    class UnpluggedSpeaker:
+        """The hardware seam: a speaker that was pulled out (the real ALSA case is in
+        test_resilience)."""
+
+        audible = True
+
+        def play(self, chunk):
+            raise DeviceError("speaker no-such-speaker: it was unplugged")
+
+        def pause(self, seconds):
+            pass
 
     lines: list[str] = []
     errors: list[str] = []
-    speaker = Speaker(EspeakSynthesizer(), SpeakerSink("no-such-speaker"))
+    speaker = Speaker(EspeakSynthesizer(), UnpluggedSpeaker())
     executor = local_executor(library, matcher, speaker=speaker, out=lines.append,
                               report=errors.append)
     executor.hear(typed("what causes trust issues"))
@@ -362,3 +374,55 @@ def test_the_program_stops_cleanly_within_a_second_on_a_signal(tmp_path, signal_
     assert process.returncode == 0
     assert "stopped" in process.stderr.read()
     assert took < 1.0, took
+
+
+@pytest.fixture(scope="module")
+def two_pass(library):
+    """The default engine: Whisper, with the restricted PocketSphinx streaming beside it."""
+    from intents.grammar import recognition_sentences
+    from voice.stt import EngineChoice, load_engine
+
+    return load_engine(EngineChoice("whisper", None, "test"),
+                       restrict_to=recognition_sentences(library))
+
+
+class _TimedSource(WavFileSource):
+    """A recording in real time that remembers when it started, to time what it says."""
+
+    def run(self, emit, report, stop) -> None:
+        self.started = time.monotonic()
+        super().run(emit, report, stop)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("word", ["piper-joe--cmd-stop.wav", "piper-joe--cmd-pause.wav"])
+def test_a_command_during_an_exercise_acts_within_300_ms_of_the_word(tmp_path, two_pass,
+                                                                     library, matcher, word):
+    """Whisper hears the whole utterance only after it has ended and a trailing silence has
+    passed; the streaming pass acts on a command the moment it is said."""
+    from intents.exercise import Finished, SayLine
+    from voice.endpoint import SpeechEnded, UtteranceSegmenter
+
+    command = read_speech_wav(recording(word))
+    calm = read_speech_wav(recording("piper-joe--calm-help.wav"))
+    path = _join(tmp_path, "session.wav", calm, 5.0, command, 3.0)
+    # Where the word ends in the recording the loop hears (against its noise floor).
+    segmenter = UtteranceSegmenter()
+    events = [*segmenter.feed(read_speech_wav(path)), *segmenter.end_of_stream()]
+    word_end = [e.end for e in events if isinstance(e, SpeechEnded)][-1]
+    acted: list[float] = []
+
+    def obeyed(event) -> None:
+        if isinstance(event, SayLine | Finished) and not acted and event != SayLine(
+                library.breathing.lines.caution):
+            acted.append(time.monotonic())
+
+    source = _TimedSource(path, realtime=True)
+    lines: list[str] = []
+    _loop(source, two_pass, library, matcher, Speaker(None, SilentSink()), lines=lines,
+          on_exercise=obeyed).run()
+    b = library.breathing.lines
+    said = b.stopped if "stop" in word else b.paused
+    assert f'coach: "{said}"' in lines, lines
+    delay = acted[0] - (source.started + word_end)
+    assert 0 < delay < 0.3, delay

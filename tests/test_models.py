@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import threading
 import zipfile
 from pathlib import Path
@@ -62,12 +63,24 @@ def test_environment_pointing_nowhere_names_the_directory(tmp_path, monkeypatch)
     assert str(tmp_path / "gone") in str(caught.value)
 
 
-def test_auto_falls_back_to_pocketsphinx_and_says_so(tmp_path):
+def test_auto_takes_whisper_from_the_model_wheels_and_says_so(tmp_path):
     result = run_cli("understand", "--json", str(recording("piper-joe--help.wav")),
                      env={"TRUST_COACH_MODELS": str(tmp_path), "TRUST_COACH_MODEL": ""})
     assert result.returncode == 0, result.stderr
-    assert (f"engine: pocketsphinx (no Vosk model in {tmp_path}; using the embedded English "
-            "model)") in result.stderr
+    assert "engine: whisper (Whisper base (the model wheels" in result.stderr
+    assert json.loads(result.stdout)["intent"] == "help"
+
+
+def test_auto_without_any_model_falls_back_to_pocketsphinx_and_says_so(tmp_path, monkeypatch):
+    """A machine without the Whisper wheels (hidden here) and without a Vosk model."""
+    import voice.models
+    from voice.stt import choose_engine
+
+    monkeypatch.setattr(voice.models, "find_whisper_model", lambda model_dir, root: None)
+    choice = choose_engine("auto", None, tmp_path)
+    assert choice.name == "pocketsphinx"
+    assert choice.reason == (f"no Whisper or Vosk model in {tmp_path}; using the embedded "
+                             "English model")
 
 
 def test_asking_for_vosk_without_a_model_is_one_clear_line(tmp_path):

@@ -3,10 +3,18 @@
 # As root it uses apt-get; otherwise it prints one line naming the packages and stops.
 set -euo pipefail
 
-packages=(espeak-ng libespeak-ng1 libportaudio2 libasound2)
-if [ "${1:-}" = "--fixtures" ]; then
-  packages+=(festival festvox-kallpc16k festvox-us-slt-hts sox)
-fi
+# libatomic1: Vosk's library links it (present on a desktop, missing on a minimal Pi image).
+packages=(espeak-ng libespeak-ng1 libportaudio2 libasound2 libatomic1)
+for flag in "$@"; do
+  case "$flag" in
+    # rendering speech fixtures and the benchmark's voices
+    --fixtures) packages+=(festival festvox-kallpc16k festvox-us-slt-hts sox) ;;
+    # the test suite: strace watches for network calls, systemd-analyze checks the service
+    # unit, Chromium renders the breathing page
+    --test) packages+=(strace systemd chromium) ;;
+    *) echo "system-deps.sh: unknown option $flag (use --fixtures or --test)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for pkg in "${packages[@]}"; do

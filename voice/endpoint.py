@@ -83,6 +83,11 @@ class UtteranceSegmenter:
         self._last_loud_end = 0.0
 
     @property
+    def quiet_seconds(self) -> float:
+        """How long it has been quiet inside the utterance under way (0 outside one)."""
+        return self._quiet_run * FRAME_SECONDS if self.in_speech else 0.0
+
+    @property
     def noise_floor_db(self) -> float:
         if not self._history:
             return self.settings.quietest_db

@@ -113,6 +113,14 @@ class LocalExecutor:
     def exercise_running(self) -> bool:
         return self._exercise is not None
 
+    @property
+    def exercise_paused(self) -> bool:
+        return self._exercise is not None and self._exercise.paused
+
+    def stop_exercise(self, reason: str) -> None:
+        """End the exercise under way without a word (the input it listened to has ended)."""
+        self._obey(Stop(reason, quietly=True))
+
     def next_due(self) -> float | None:
         """When the exercise under way next needs a tick (None: no exercise)."""
         return None if self._exercise is None else self._exercise.next_due()
@@ -139,7 +147,14 @@ class LocalExecutor:
     # -- what was heard ---------------------------------------------------------------------
 
     def hear(self, transcript: Transcript) -> Turn:
-        turn = self.conversation.hear(transcript)
+        return self._answer(self.conversation.hear(transcript))
+
+    def hear_again(self, transcript: Transcript, acted_on: Turn) -> Turn | None:
+        """The full reading of an utterance whose instant command was already carried out."""
+        turn = self.conversation.hear_again(transcript, acted_on)
+        return None if turn is None else self._answer(turn)
+
+    def _answer(self, turn: Turn) -> Turn:
         self._out(turn.line())
         if turn.reply.text:
             self.say(turn.reply.spoken)

@@ -26,6 +26,7 @@ from typing import Protocol
 from common.errors import TrustCoachError
 from common.files import atomic_path
 from common.transcript import Transcript
+from intents.normalize import normalize
 from voice.audio import AudioChunk
 from voice.convert import AudioChunkConverter
 from voice.denoise import LAG, CleanTrack
@@ -37,6 +38,8 @@ from voice.wav import WavWriter, iter_wav_chunks, read_wav_info
 log = logging.getLogger(__name__)
 
 CHUNK_SECONDS = 0.05  # how a recording is fed, as a microphone delivers it
+INSTANT_QUIET = 0.2  # seconds of quiet after an instant command before it is acted on
+INSTANT_LONGEST = 2.0  # seconds: an utterance longer than this (pre-roll included) is no command
 QUEUE_SECONDS = 30.0  # audio the source may get ahead of the listener before it must wait
 STOP_WAIT = 1.0  # seconds to wait for a thread to end when stopping
 
@@ -48,14 +51,28 @@ class Heard:
     transcript: Transcript
     start: float  # stream seconds
     end: float  # the end of speech (the trailing silence comes after)
-    reason: str  # what ended it: silence, max_length, end_of_stream, our own voice
+    reason: str  # what ended it: silence, max_length, end_of_stream, our own voice, instant
+    # An instant command: the streaming reading, handed over the moment it was said. The
+    # utterance's full reading follows, marked with `after_instant`.
+    instant: bool = False
+    after_instant: str = ""
 
 
 class UtteranceListener:
+    """`instant_words` (normalised) are acted on the moment they are said while
+    `instant_wanted` is set (during a breathing exercise): when the engine's streaming
+    reading is exactly one of them and INSTANT_QUIET of quiet has followed it."""
+
     def __init__(self, engine: SpeechEngine, endpoint: EndpointSettings | None = None, *,
                  denoise: bool = True, keep_audio_dir: Path | None = None,
-                 report: Callable[[str], None] | None = None) -> None:
+                 report: Callable[[str], None] | None = None,
+                 instant_words: frozenset[str] = frozenset(),
+                 instant_wanted: threading.Event | None = None) -> None:
         self.engine = engine
+        self._instant_words = instant_words
+        self._instant_wanted = instant_wanted or threading.Event()
+        self._instant_said = ""  # the instant command heard in this utterance
+        self._instant_checked = False
         self._segmenter = UtteranceSegmenter(endpoint)
         self._clean = CleanTrack() if denoise else None
         self._keeper = KeptAudio(keep_audio_dir, report) if keep_audio_dir else None
@@ -76,6 +93,18 @@ class UtteranceListener:
         for event in self._segmenter.feed(chunk):
             if (done := self._on_event(event)) is not None:
                 heard.append(done)
+        if (self._session is not None and not self._instant_checked and self._instant_words
+                and self._instant_wanted.is_set()
+                and self._segmenter.quiet_seconds >= INSTANT_QUIET
+                and chunk.end - self._started <= INSTANT_LONGEST):
+            # A short utterance, then quiet: it may be a command. Decided once, now.
+            self._instant_checked = True
+            quick = getattr(self._session, "quick", None)
+            said = quick().text if quick is not None else self._session.partial()
+            if normalize(said) in self._instant_words:
+                self._instant_said = said
+                early = Transcript(said, 1.0, engine=f"{self.engine.name}, streaming")
+                heard.append(Heard(early, self._started, chunk.end, "instant", instant=True))
         return heard
 
     def drop(self, chunk: AudioChunk) -> list[Heard]:
@@ -102,6 +131,8 @@ class UtteranceListener:
         if isinstance(event, SpeechStarted):
             self._session = self.engine.start()
             self._started = event.audio.timestamp
+            self._instant_said = ""
+            self._instant_checked = False
             self._utterance = []
             if self._clean is not None:
                 self._fed = self._clean.index(event.audio.timestamp)
@@ -130,7 +161,7 @@ class UtteranceListener:
             self._keeper.keep(b"".join(self._utterance), transcript)
         if transcript.is_empty:
             return None  # a cough or a door: no answer
-        return Heard(transcript, self._started, end, reason)
+        return Heard(transcript, self._started, end, reason, after_instant=self._instant_said)
 
 
 def transcribe_recording(engine: SpeechEngine, audio: AudioChunk,
@@ -267,9 +298,11 @@ class ListeningWorker:
     """
 
     def __init__(self, source: AudioSource, listener: UtteranceListener, *,
-                 deaf_tail: float = 0.3, chunk_seconds: float = CHUNK_SECONDS) -> None:
+                 deaf_tail: float = 0.3, chunk_seconds: float = CHUNK_SECONDS,
+                 instant_wanted: threading.Event | None = None) -> None:
         self.source = source
         self.listener = listener
+        self.instant_wanted = instant_wanted or threading.Event()  # shared with the listener
         self.deaf_tail = deaf_tail
         capacity = max(10, round(QUEUE_SECONDS / chunk_seconds))
         self._audio: queue.Queue[_Delivered | SourceProblem | StreamEnded] = queue.Queue(capacity)
@@ -316,6 +349,13 @@ class ListeningWorker:
             return self._events.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def want_instant_commands(self, wanted: bool) -> None:
+        """During an exercise, commands are acted on the moment they are said."""
+        if wanted:
+            self.instant_wanted.set()
+        else:
+            self.instant_wanted.clear()
 
     def speaking(self) -> None:
         """We are starting to make sound in the room: what the microphone hears from now on is

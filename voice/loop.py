@@ -13,6 +13,7 @@ has heard, and cues fall due on that timeline, exactly as they would have live.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,9 +69,13 @@ class VoiceLoop:
         """Listen until goodbye or the end of the recording. With `exercise` (a pattern and
         rounds), start it at once and stop when it ends (`trust-coach breathe`)."""
         clock: Clock = MonotonicClock() if self.source.live else StreamClock()
+        instant = threading.Event()
         listener = UtteranceListener(self.engine, self._endpoint, denoise=self._denoise,
-                                     keep_audio_dir=self._keep_audio_dir, report=self._report)
-        worker = ListeningWorker(self.source, listener, deaf_tail=self._deaf_tail)
+                                     keep_audio_dir=self._keep_audio_dir, report=self._report,
+                                     instant_words=self.conversation.coach.instant_commands(),
+                                     instant_wanted=instant)
+        worker = ListeningWorker(self.source, listener, deaf_tail=self._deaf_tail,
+                                 instant_wanted=instant)
         executor = LocalExecutor(self.conversation, self.speaker, clock, out=self._out,
                                  report=self._report, timers=self._timers, ears=worker,
                                  tone=self._tone, count_aloud=self._count_aloud,
@@ -88,12 +93,17 @@ class VoiceLoop:
     def _listen(self, worker: ListeningWorker, executor: LocalExecutor, clock: Clock,
                 until_exercise_ends: bool) -> None:
         ended = False
+        acted_on = None  # the turn of an instant command whose full reading is yet to come
         while not executor.finished:
+            worker.want_instant_commands(executor.exercise_running)
             if until_exercise_ends and not executor.exercise_running:
                 return
             if ended:  # the recording is over: an exercise plays out, then we are done
                 if not executor.exercise_running:
                     return
+                if executor.exercise_paused:  # nobody is left to say resume
+                    executor.stop_exercise("end of input")
+                    continue
                 clock.sleep_until(executor.next_due())
                 executor.tick(clock.now())
                 continue
@@ -102,7 +112,12 @@ class VoiceLoop:
                 clock.advance_to(event.seconds)
             elif isinstance(event, Heard):
                 executor.tick(clock.now())  # what was due before it was said comes first
-                executor.hear(event.transcript)
+                if event.after_instant and acted_on is not None:
+                    executor.hear_again(event.transcript, acted_on)
+                    acted_on = None
+                else:
+                    turn = executor.hear(event.transcript)
+                    acted_on = turn if event.instant else None
             elif isinstance(event, SourceProblem):
                 self._report(f"error: {event.error}")
             elif isinstance(event, StreamEnded):

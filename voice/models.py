@@ -100,10 +100,61 @@ def find_vosk_model(explicit: Path | None, models_root: Path) -> FoundModel | No
     return None
 
 
+# --- Whisper ---------------------------------------------------------------------------------
+
+WHISPER_INSTALL = "whisper-base"  # the folder `models install whisper-base` writes
+
+
+@dataclass(frozen=True, slots=True)
+class FoundWhisper:
+    path: Path | None  # a CTranslate2 Whisper folder; None: the installed model wheels
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.source})" if self.path else f"base ({self.source})"
+
+
+def looks_like_whisper_model(path: Path) -> bool:
+    """A CTranslate2 Whisper folder: model.bin and a config naming Whisper's decoder."""
+    config = path / "config.json"
+    if not (path / "model.bin").is_file() or not config.is_file():
+        return False
+    try:
+        return "suppress_ids" in config.read_text(encoding="utf-8", errors="replace") or \
+            path.name.startswith(("whisper", "faster-whisper"))
+    except OSError:
+        return False
+
+
+def find_whisper_model(explicit: Path | None, models_root: Path) -> FoundWhisper | None:
+    """--model (when it is a Whisper folder), else $TRUST_COACH_MODEL (likewise), else a
+    whisper* folder in the models directory, else the installed model wheels."""
+    from voice.whisper_model import wheels_installed
+
+    for candidate, source in ((explicit, "--model"), (_env_model(), f"${MODEL_ENV}")):
+        if candidate is not None:
+            return FoundWhisper(candidate, source) if looks_like_whisper_model(candidate) \
+                else None  # a Vosk folder, say: that engine's to judge
+    if models_root.is_dir():
+        for folder in sorted(p for p in models_root.iterdir() if p.name.startswith("whisper")):
+            if looks_like_whisper_model(folder):
+                return FoundWhisper(folder, f"in {models_root.name}/")
+    if wheels_installed():
+        return FoundWhisper(None, "the model wheels, loaded into memory: 'trust-coach models "
+                            "install whisper-base' starts faster and uses less memory")
+    return None
+
+
+def _env_model() -> Path | None:
+    env = os.environ.get(MODEL_ENV)
+    return Path(env) if env else None
+
+
 def installed_models(models_root: Path) -> list[Path]:
     if not models_root.is_dir():
         return []
-    return sorted(p for p in models_root.iterdir() if looks_like_vosk_model(p))
+    return sorted(p for p in models_root.iterdir()
+                  if looks_like_vosk_model(p) or looks_like_whisper_model(p))
 
 
 # --- the catalog -----------------------------------------------------------------------------

@@ -61,11 +61,21 @@ class PocketSphinxSession:
     def __init__(self, decoder) -> None:
         self._decoder = decoder
         self.finished = False
+        self._early: Transcript | None = None
 
     def accept(self, chunk: AudioChunk) -> None:
         check_speech_format(chunk)
+        if self._early is not None:
+            return  # decided early (quick): the rest is not this pass's to hear
         if chunk.samples:  # the decoder refuses an empty buffer
             self._decoder.process_raw(chunk.samples, False, False)
+
+    def quick(self) -> Transcript:
+        """The reading of the utterance so far, decided now (both decoding passes: the
+        first pass's partial reading is much rougher); what follows is not heard."""
+        if self._early is None:
+            self._early = self._decide()
+        return self._early
 
     def partial(self) -> str:
         hyp = self._decoder.hyp()
@@ -74,8 +84,11 @@ class PocketSphinxSession:
     def finish(self) -> Transcript:
         if self.finished:
             raise RuntimeError("this PocketSphinx session is already finished")
-        self._decoder.end_utt()
         self.finished = True
+        return self._early if self._early is not None else self._decide()
+
+    def _decide(self) -> Transcript:
+        self._decoder.end_utt()
         hyp = self._decoder.hyp()
         if hyp is None or not hyp.hypstr.strip():
             return Transcript(text="", confidence=0.0, engine="pocketsphinx")
@@ -93,6 +106,8 @@ def _runners_up(decoder, best: str) -> tuple[str, ...]:
     ones add more false alarms than disclosures (bench/README.md)."""
     found: list[str] = []
     for hypothesis in itertools.islice(decoder.nbest(), RUNNERS_UP + 4):
+        if hypothesis is None:  # the lattice can end early
+            break
         text = hypothesis.hypstr.strip()
         if text and text != best and text not in found:
             found.append(text)

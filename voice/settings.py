@@ -17,7 +17,7 @@ from common.errors import SettingsFileError, UsageError
 
 DEFAULT_RATE = 165  # words per minute; espeak's 200 is brisk for someone who is upset
 MIN_RATE, MAX_RATE = 90, 260
-ENGINES = ("auto", "vosk", "pocketsphinx")
+ENGINES = ("auto", "whisper", "vosk", "pocketsphinx")
 PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
 MODELS_ENV = "TRUST_COACH_MODELS"
 SETTINGS_ENV = "TRUST_COACH_SETTINGS"
@@ -76,6 +76,9 @@ class Settings:
     # state and privacy
     state_dir: Path = field(default_factory=state_dir)
     keep_audio_dir: Path | None = None  # off unless the person turns it on
+    # where the settings file was, and which settings came from it (for errors that name it)
+    settings_path: Path | None = None
+    from_file: frozenset[str] = frozenset()
 
 
 # What a person may set once in settings.toml, instead of on every command line: the key in
@@ -119,7 +122,12 @@ def parse_device(value: str | None) -> int | str | None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The only place where settings are made: the settings file, then the command line."""
-    values = read_settings_file(settings_file())
+    path = settings_file()
+    if os.environ.get(SETTINGS_ENV) and not path.exists():
+        raise SettingsFileError(path, f"not found (named by ${SETTINGS_ENV}); create it, or "
+                                "unset the variable")
+    values = read_settings_file(path)
+    from_file = frozenset(values)
     for name in ("device", "output_device"):
         if name in values:
             values[name] = parse_device(str(values[name]))
@@ -138,13 +146,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
                                               max_utterance=args.max_utterance)
     if "region" in values:
         values["region"] = str(values["region"]).upper()
+    if "speech_rate" in values and "speech_rate" not in from_file:
+        _check_rate(values["speech_rate"], lambda problem: UsageError(f"--rate {problem}"))
     heard, spoken = values.get("input_path"), values.get("output_path")
     if heard is not None and spoken is not None and \
             Path(heard).resolve() == Path(spoken).resolve():
         # Replies written over the recording being read: it would hear itself.
         raise UsageError(f"--input and --output are the same file ({heard}); the replies "
                          "would overwrite what is being listened to")
-    return replace(Settings(), **values)
+    from_file = frozenset(name for name in from_file
+                          if getattr(args, _ARGUMENT_OF.get(name, name), None) is None)
+    return replace(Settings(), **values, settings_path=path if path.exists() else None,
+                   from_file=from_file)
+
+
+_ARGUMENT_OF = {name: argument for argument, name in _ARGUMENTS.items()}
+
+
+def _check_rate(rate: object, error) -> None:
+    if not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:
+        raise error(f"must be between {MIN_RATE} and {MAX_RATE} words per minute, not "
+                    f"{rate!r}")
 
 
 def read_settings_file(path: Path) -> dict[str, object]:
@@ -170,6 +192,9 @@ def read_settings_file(path: Path) -> dict[str, object]:
         values[name] = value
     if values.get("engine", "auto") not in ENGINES:
         raise SettingsFileError(path, f"setting 'engine' must be one of {', '.join(ENGINES)}")
+    if "speech_rate" in values:
+        _check_rate(values["speech_rate"],
+                    lambda problem: SettingsFileError(path, f"setting 'rate' {problem}"))
     if "model" in values:
         values["model"] = Path(str(values["model"])).expanduser()
     return values

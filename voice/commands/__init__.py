@@ -14,8 +14,9 @@ class Stopped(Exception):
     """SIGTERM (systemd stopping the service, `kill`): stop as for Ctrl-C."""
 
 
-def until_interrupted(run: Callable[[], None], close: Callable[[], None]) -> int:
-    """Run until done, Ctrl-C or SIGTERM; then close, and say so."""
+def until_interrupted(run: Callable[[], None], speaker) -> int:
+    """Run until done, Ctrl-C or SIGTERM; then close the speaker (a reply file is kept), and
+    say so. On a failure, what was being written is not kept."""
     def stop(signum, frame) -> None:
         raise Stopped
 
@@ -24,7 +25,10 @@ def until_interrupted(run: Callable[[], None], close: Callable[[], None]) -> int
         run()
     except (KeyboardInterrupt, Stopped):
         print("stopped", file=sys.stderr, flush=True)
+    except BaseException:
+        speaker.abandon()
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        close()
+    speaker.close()
     return EXIT_OK

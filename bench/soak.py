@@ -1,0 +1,268 @@
+"""make soak: a long day in one run. Mixed speech, silence and noise stream through the real
+listening loop (the default recogniser, the library, the coach and the voice) as fast as the
+machine can take them, and the process is watched: resident memory, threads, open files, and
+whether every utterance was answered.
+
+    python -m bench.soak                  one hour of audio (make soak)
+    python -m bench.soak --minutes 2      the short version CI runs (tests/test_soak.py)
+
+The speech is the committed fixture recordings (tests/fixtures/audio), in a seeded shuffle,
+except goodbyes, which would end the session. Between utterances: 1.5 to 4 s without speech, and
+after every eighth half a minute, in which the room changes (quiet, a fan, a loud fan: the noise
+lies under the speech too). Replies are synthesised with espeak-ng and thrown away (nobody
+listens), so the voice is exercised too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voice.audio import AudioChunk
+from voice.wav import read_speech_wav
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "audio"
+RATE = 16_000
+CHUNK = 0.05  # seconds per chunk, as the microphone delivers them
+WARM_UP_SHARE = 0.2  # memory is compared with its level after this share of the audio
+WARM_UP_LONGEST = 4  # the longest recordings come first, so buffers reach their size early
+SAMPLES = 12  # how many times the process is looked at
+# The room's background as int16 RMS: quiet (-64 dBFS), a fan (-50 dBFS), a loud fan (-40 dBFS).
+ROOMS = (20.0, 100.0, 300.0)
+LONG_GAP = 30.0  # seconds of no speech
+LONG_GAP_EVERY = 8  # utterances
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    path: Path
+    expected: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The process, seen at one point of the stream."""
+
+    audio_seconds: float
+    rss_mb: float
+    threads: int
+    open_files: int
+
+
+@dataclass(slots=True)
+class SoakResult:
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    utterances: int = 0
+    answered: int = 0
+    right_intent: int = 0
+    turns: int = 0  # every reply to something heard, noise taken for speech included
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def memory_growth_mb(self) -> float:
+        """Growth after warm-up: the last sample against the first one after it."""
+        warm = [s for s in self.samples if s.audio_seconds >= WARM_UP_SHARE * self.audio_seconds]
+        return round(warm[-1].rss_mb - warm[0].rss_mb, 1) if len(warm) > 1 else 0.0
+
+    @property
+    def threads_flat(self) -> bool:
+        return _flat([s.threads for s in self._after_warm_up()])
+
+    @property
+    def files_flat(self) -> bool:
+        return _flat([s.open_files for s in self._after_warm_up()])
+
+    def _after_warm_up(self) -> list[Sample]:
+        return [s for s in self.samples if s.audio_seconds >= WARM_UP_SHARE * self.audio_seconds]
+
+
+def _flat(counts: list[int]) -> bool:
+    """A leak raises the floor; a reply being synthesised when the sample is taken (a thread,
+    a pipe) does not: the lowest count of the later half is no higher than of the earlier."""
+    half = len(counts) // 2
+    return half == 0 or min(counts[half:]) <= min(counts[:half])
+
+
+def fixture_utterances() -> list[Utterance]:
+    with (FIXTURES / "manifest.tsv").open(encoding="utf-8") as rows:
+        found = [Utterance(FIXTURES / row["file"], tuple(row["expected"].split("|")))
+                 for row in csv.DictReader(rows, delimiter="\t")]
+    return [u for u in found if "goodbye" not in u.expected and u.path.name != "conversation.wav"]
+
+
+def _process_now(audio_seconds: float) -> Sample:
+    rss_kb = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text()
+                  .splitlines() if line.startswith("VmRSS:"))
+    return Sample(round(audio_seconds, 1), round(rss_kb / 1024, 1),
+                  len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd")))
+
+
+class SoakSource:
+    """An endless-seeming recording: utterances with quiet or noise between them, made as it is
+    read (an hour of audio is never held in memory)."""
+
+    live = False
+
+    def __init__(self, seconds: float, utterances: list[Utterance], seed: int = 7,
+                 on_audio: Callable[[float], None] | None = None) -> None:
+        self.seconds = seconds
+        self.utterances = utterances
+        self.rng = np.random.default_rng(seed)
+        self.on_audio = on_audio or (lambda seconds: None)
+        self.fed: list[Utterance] = []
+        self._speech = {u.path: read_speech_wav(u.path).samples for u in utterances}
+
+    def describe(self) -> str:
+        return f"{self.seconds / 60:.0f} minutes of speech, silence and noise"
+
+    def run(self, emit, report, stop: threading.Event) -> None:
+        position = 0.0
+        for samples in self._pieces():
+            for start in range(0, len(samples), int(CHUNK * RATE) * 2):
+                if stop.is_set():
+                    return
+                piece = samples[start:start + int(CHUNK * RATE) * 2]
+                emit(AudioChunk(piece, RATE, 2, 1, position))
+                position += len(piece) / 2 / RATE
+                self.on_audio(position)
+
+    def _pieces(self) -> Iterator[bytes]:
+        made = 0.0
+        level = ROOMS[0]
+        by_length = sorted(self.utterances, key=lambda u: len(self._speech[u.path]))
+        order: list[Utterance] = by_length[-WARM_UP_LONGEST:]
+        while made < self.seconds:
+            if not order:
+                order = [self.utterances[i] for i in self.rng.permutation(len(self.utterances))]
+            utterance = order.pop()
+            self.fed.append(utterance)
+            speech = np.frombuffer(self._speech[utterance.path], dtype="<i2")
+            yield self._mixed(speech, self._background(len(speech), level, level))
+            if len(self.fed) % LONG_GAP_EVERY == 0:  # a long quiet spell; the room changes
+                gap, new_level = LONG_GAP, ROOMS[(len(self.fed) // LONG_GAP_EVERY) % len(ROOMS)]
+            else:
+                gap, new_level = float(self.rng.uniform(1.5, 4.0)), level
+            yield self._mixed(np.zeros(int(gap * RATE)),
+                              self._background(int(gap * RATE), level, new_level))
+            level = new_level
+            made += len(speech) / RATE + gap
+
+    def _background(self, n: int, level: float, new_level: float) -> np.ndarray:
+        """Pink noise (a fan, a fridge, traffic far off) at `level`, moving to `new_level`
+        over the first ten seconds, as a fan spinning up or down does."""
+        spectrum = np.fft.rfft(self.rng.normal(0, 1, n))
+        spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
+        noise = np.fft.irfft(spectrum, n)
+        noise /= np.sqrt(np.mean(noise**2)) + 1e-12
+        ramp = np.minimum(np.arange(n) / (10 * RATE), 1.0)
+        return noise * (level + (new_level - level) * ramp)
+
+    @staticmethod
+    def _mixed(speech: np.ndarray, background: np.ndarray) -> bytes:
+        return np.clip(speech + background, -32768, 32767).astype("<i2").tobytes()
+
+
+class _Discarded:
+    """Replies are synthesised and thrown away: the voice runs, nobody waits for it."""
+
+    audible = False
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def play(self, chunk: AudioChunk) -> None:
+        self.seconds += chunk.duration
+
+    def pause(self, seconds: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def soak(minutes: float, progress: Callable[[str], None] | None = None) -> SoakResult:
+    """Stream `minutes` of audio through the loop built as `trust-coach listen` builds it."""
+    import time
+
+    from intents.conversation import Conversation
+    from voice import wiring
+    from voice.loop import VoiceLoop
+    from voice.settings import settings_from
+    from voice.tts import EspeakSynthesizer, Speaker
+
+    class CountedConversation(Conversation):
+        """The conversation, with each utterance it is told about counted (a full reading
+        after an instant command is the same utterance again)."""
+
+        def __init__(self, coach) -> None:
+            super().__init__(coach)
+            self.intents: list[str] = []
+
+        def hear(self, transcript):
+            # The process is looked at here, between turns on the loop's own thread, where
+            # nothing passing (a reply being made) is counted.
+            if result.audio_seconds >= next_mark[0] and len(self.intents) >= WARM_UP_LONGEST:
+                gc.collect()
+                result.samples.append(_process_now(result.audio_seconds))
+                progress(f"{result.audio_seconds / 60:5.1f} min of audio: {result.samples[-1]}")
+                next_mark[0] = next(marks, float("inf"))
+            turn = super().hear(transcript)
+            self.intents.append(turn.reply.intent.id)
+            return turn
+
+    progress = progress or (lambda line: None)
+    settings = settings_from({})
+    result = SoakResult()
+    seconds = minutes * 60
+    marks = iter([seconds * i / SAMPLES for i in range(SAMPLES)])
+    next_mark = [next(marks)]
+
+    def on_audio(position: float) -> None:
+        result.audio_seconds = position
+
+    source = SoakSource(seconds, fixture_utterances(), on_audio=on_audio)
+    talk = CountedConversation(wiring.coach(settings))
+    recogniser = wiring.engine(settings, talk.coach.library)
+    loop = VoiceLoop(source, recogniser, talk, Speaker(EspeakSynthesizer(), _Discarded()),
+                     out=lambda line: None, report=lambda line: progress(f"report: {line}"),
+                     endpoint=settings.endpoint, denoise=settings.denoise)
+    started, cpu_started = time.monotonic(), time.process_time()
+    loop.run()
+    result.wall_seconds = round(time.monotonic() - started, 1)
+    result.cpu_seconds = round(time.process_time() - cpu_started, 1)
+    result.audio_seconds = round(result.audio_seconds, 1)
+    result.utterances = len(source.fed)
+    result.turns = len(talk.intents)
+    result.answered = min(result.turns, result.utterances)
+    result.right_intent = sum(intent in utterance.expected
+                              for intent, utterance in zip(talk.intents, source.fed, strict=False))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak")
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    result = soak(args.minutes, progress=lambda line: print(line, flush=True))
+    figures = {**asdict(result), "memory_growth_mb": result.memory_growth_mb,
+               "threads_flat": result.threads_flat, "files_flat": result.files_flat}
+    print(json.dumps({k: v for k, v in figures.items() if k != "samples"}, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

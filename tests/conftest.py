@@ -119,3 +119,39 @@ def local_executor(library, matcher, *, timers=None, speaker=None, clock=None, o
     return LocalExecutor(conversation, speaker or Speaker(None, SilentSink()),
                          clock or VirtualClock(), out=out, report=report or out, timers=timers,
                          ears=ears, tone=tone, count_aloud=count_aloud)
+
+
+def breathe_along(executor, clock, said: list[tuple[float, str]] = ()) -> None:
+    """Drive an exercise as the front ends do: tick at each due time, and hand over what the
+    person says at its moment, until the exercise ends."""
+    from common.transcript import typed
+
+    said = list(said)
+    while executor.exercise_running:
+        due = executor.next_due()
+        if said and said[0][0] <= due:
+            at, text = said.pop(0)
+            clock.sleep_until(at)
+            executor.hear(typed(text))
+        else:
+            clock.sleep_until(due)
+        executor.tick(clock.now())
+
+
+def joined_recording(path: Path, *pieces: str | float, seed: int = 7) -> str:
+    """One recording made of fixture recordings (by name) and pauses (seconds of a quiet
+    room), as a session would be heard."""
+    import numpy as np
+
+    from voice.audio import AudioChunk
+    from voice.wav import read_speech_wav, write_wav
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, float):
+            parts.append(rng.normal(0, 30, int(piece * 16_000)).astype("<i2").tobytes())
+        else:
+            parts.append(read_speech_wav(recording(piece)).samples)
+    write_wav(path, AudioChunk(b"".join(parts), 16_000, 2, 1))
+    return str(path)

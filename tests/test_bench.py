@@ -64,3 +64,14 @@ def test_noise_is_mixed_at_the_asked_signal_to_noise_ratio(snr):
     added = mixed - signal
     measured = 10 * np.log10(np.mean(speech_part**2) / np.mean(added**2))
     assert measured == pytest.approx(snr, abs=0.2)
+
+
+def test_the_wake_decision_is_measured_as_the_program_decides():
+    from bench.wake import product, render
+
+    assert product([recording("piper-joe--wake-tip.wav"), recording("piper-joe--tips.wav"),
+                    recording("festival-kal--wake-only.wav")]) == [1, 0, 1]
+    lines = render({"misses_pct": 4.0, "positives": 75, "false_wakes_per_hour": 0.5,
+                    "negative_hours": 1.03, "sweep": [{"threshold": 1e-30, "misses_pct": 40.0,
+                                                       "false_wakes_per_hour": 250.0}]})
+    assert lines[0].startswith("- The program's decision") and "1e-30: 40.0 % missed" in lines[1]

@@ -149,7 +149,8 @@ def test_there_is_no_setting_that_turns_crisis_replies_off(watched, setting):
     assert result.returncode == 2
     assert result.stderr.strip().endswith(f"unknown setting '{setting.split()[0]}'; known: "
                                           "region, engine, model, grammar, denoise, device, "
-                                          "output_device, voice, rate, tone, count")
+                                          "output_device, voice, rate, tone, count, wake, "
+                                          "wake_phrase, follow_up, web_host, web_port")
 
 
 def test_every_setting_at_its_edge_still_answers_a_disclosure_with_hotlines(watched):

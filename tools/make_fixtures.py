@@ -105,6 +105,10 @@ COMMANDS = [("cmd-stop", "stop", "stop"), ("cmd-slower", "slower", "slower"),
             ("cmd-faster", "faster", "faster"), ("cmd-pause", "pause", "stop"),
             ("cmd-box", "switch to box breathing", "calm_down")]
 
+# The wake phrase, alone and in front of a request, in every voice (hands-free listening).
+WAKE = [("wake-only", "hey coach", "greeting"),
+        ("wake-tip", "hey coach, give me a tip for rebuilding trust", "tips")]
+
 # A whole conversation in one file, for the listening loop. After goodbye it must stop.
 CONVERSATION = [
     "what causes trust issues",
@@ -200,6 +204,17 @@ def mix_noise(chunk: AudioChunk, snr_db: float, rng: np.random.Generator) -> Aud
     return as_chunk(speech + noise)
 
 
+def wake_fixtures() -> list[tuple[str, ...]]:
+    rows = []
+    for voice_name, make in VOICES.items():
+        speak = make()
+        for name, text, expected in WAKE:
+            file = f"{voice_name}--{name}.wav"
+            write_wav(OUT / file, pad(synthesize(speak, text)))
+            rows.append((file, voice_name, "clean", text, expected))
+    return rows
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -216,6 +231,7 @@ def main() -> None:
             write_wav(OUT / file, audio)
             rows.append((file, voice_name, "clean", text, expected))
         print(voice_name, "done")
+    rows += wake_fixtures()
     # Noisy copies of part of the Piper set, at 10 dB SNR in pink noise.
     speak = VOICES["piper-joe"]()
     for name, text, expected in PHRASES:

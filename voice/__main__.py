@@ -58,7 +58,8 @@ def _voice_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output", type=Path, help="write the spoken replies into this WAV file")
     g.add_argument("--rate", type=int, help="speaking rate in words per minute, 90 to 260 "
                    "(default 165)")
-    g.add_argument("--voice", help="text-to-speech voice id or name (see: say --list-voices)")
+    g.add_argument("--voice", help="a Piper voice (joe, the default when installed) or an "
+                   "espeak-ng voice id or name (see: say --list-voices)")
     g.add_argument("--output-device", help="speaker index or name")
 
 
@@ -77,6 +78,27 @@ def _breathing_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tone", action="store_true", default=None,
                    help="soft tones instead of spoken cues")
     g.add_argument("--count", action="store_true", default=None, help="count the seconds aloud")
+    g = p.add_argument_group("breathing page")
+    g.add_argument("--web", action="store_true", help="also show the breathing on a web page "
+                   "served on this machine (the address is printed)")
+    g.add_argument("--web-port", type=int, help="port for the page, 1024 to 65535 (default "
+                   "8787, or web_port in the settings file); implies --web")
+
+
+def _listen_parser(sub) -> None:
+    listen = sub.add_parser("listen", help="the hands-free conversation loop")
+    _input_options(listen)
+    listen.add_argument("--text-only", action="store_true", help="print replies, don't speak")
+    listen.add_argument("--trailing-silence", type=float, default=0.6,
+                        help="seconds of quiet that end an utterance (default 0.6)")
+    listen.add_argument("--max-utterance", type=float, default=12.0,
+                        help="longest utterance in seconds, 1 to 60 (default 12)")
+    listen.add_argument("--wake", choices=["on", "off"], help="wait for the wake phrase "
+                        "before each request (default: on for the microphone, off for --input)")
+    listen.add_argument("--keep-audio", type=Path, metavar="DIR",
+                        help="store each utterance's audio and transcript in DIR (off by default)")
+    for add in (_engine_options, _content_options, _voice_options, _breathing_options):
+        add(listen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,17 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    listen = sub.add_parser("listen", help="the hands-free conversation loop")
-    _input_options(listen)
-    listen.add_argument("--text-only", action="store_true", help="print replies, don't speak")
-    listen.add_argument("--trailing-silence", type=float, default=0.6,
-                        help="seconds of quiet that end an utterance (default 0.6)")
-    listen.add_argument("--max-utterance", type=float, default=12.0,
-                        help="longest utterance in seconds, 1 to 60 (default 12)")
-    listen.add_argument("--keep-audio", type=Path, metavar="DIR",
-                        help="store each utterance's audio and transcript in DIR (off by default)")
-    for add in (_engine_options, _content_options, _voice_options, _breathing_options):
-        add(listen)
+    _listen_parser(sub)
 
     understand = sub.add_parser("understand", help="transcribe and interpret WAV files or text")
     understand.add_argument("files", nargs="*", type=Path,
@@ -151,28 +163,65 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--catalog", type=Path, help="catalog TOML (default: models/catalog.toml)")
     models.add_argument("--models-dir", type=Path, help="where models live (default: models/)")
     models.add_argument("--force", action="store_true", help="replace an existing model")
+    _serve_parser(sub)
+    _service_and_doctor_parsers(sub)
     return parser
+
+
+def _serve_parser(sub) -> None:
+    serve = sub.add_parser("serve", help="a Wyoming handle service for Home Assistant")
+    serve.add_argument("--uri", help="where to listen: tcp://HOST:PORT or unix://PATH "
+                       "(default tcp://127.0.0.1:10600, this machine only)")
+    _content_options(serve)
+
+
+def _service_and_doctor_parsers(sub) -> None:
+    service = sub.add_parser("service", help="run listen as a systemd user service")
+    service.add_argument("action", choices=["install", "status", "uninstall"])
+    service.add_argument("--dry-run", action="store_true",
+                         help="install: print the unit file, write and run nothing")
+    # REMAINDER: argparse's "*" cannot take what follows "--" after a positional
+    service.add_argument("listen_args", nargs=argparse.REMAINDER, metavar="-- LISTEN-OPTION",
+                         help="options for listen in the service, after -- (install only)")
+    doctor = sub.add_parser("doctor", help="check microphone, speaker, speech models, voice, "
+                            "memory, CPU and the settings file")
+    doctor.add_argument("--device", help="microphone index or name (see: trust-coach devices)")
+    doctor.add_argument("--output-device", help="speaker index or name")
+    doctor.add_argument("--mic-rate", type=int, help="check the microphone at this rate")
+    doctor.add_argument("--engine", choices=ENGINES)
+    doctor.add_argument("--model", type=Path, help="a Whisper or Vosk model folder")
 
 
 # Each command: the module in voice.commands that runs it, and its `run` arguments.
 _COMMANDS = {
-    "listen": ("listen", lambda a, s: (s,)),
+    "listen": ("listen", lambda a, s: (s, _show_page(a))),
     "understand": ("understand", lambda a, s: (s, a.files, a.text, a.json)),
     "say": ("say", lambda a, s: (s, a.text, a.list_voices)),
     "devices": ("devices", lambda a, s: ()),
     "chat": ("chat", lambda a, s: (s, a.speak)),
-    "breathe": ("breathe", lambda a, s: (s, a.pattern, a.rounds)),
+    "breathe": ("breathe", lambda a, s: (s, a.pattern, a.rounds, _show_page(a))),
     "timers": ("timers", lambda a, s: (s, a.cancel)),
     "library": ("library_check", lambda a, s: (s,)),
     "eval": ("evaluate", lambda a, s: (s, a.file, a.show)),
     "models": ("models", lambda a, s: (a.action, a.name, a.catalog, a.models_dir, a.force)),
+    "serve": ("serve", lambda a, s: (s, a.uri)),
+    "service": ("service", lambda a, s: (a.action, a.dry_run, a.listen_args)),
+    "doctor": ("doctor", lambda a, s: (a,)),
 }
+# Commands that read the settings file themselves (doctor reports a broken one) or need none.
+_OWN_SETTINGS = frozenset({"service", "doctor"})
+
+
+def _show_page(args: argparse.Namespace) -> bool:
+    """--web, or a port for it (asking for a port is asking for the page)."""
+    return args.web or args.web_port is not None
 
 
 def dispatch(args: argparse.Namespace) -> int:
     module_name, arguments = _COMMANDS[args.command]
     module = importlib.import_module(f"voice.commands.{module_name}")
-    return module.run(*arguments(args, settings_from(args)))
+    settings = None if args.command in _OWN_SETTINGS else settings_from(args)
+    return module.run(*arguments(args, settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

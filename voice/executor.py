@@ -88,7 +88,8 @@ class LocalExecutor:
                  out: Callable[[str], None], report: Callable[[str], None],
                  timers: TimerBook | None = None, ears: Ears | None = None,
                  tone: bool = False, count_aloud: bool = False,
-                 on_exercise: Callable[[Event], None] | None = None) -> None:
+                 on_exercise: Callable[[Event], None] | None = None,
+                 on_turn: Callable[[Turn], None] | None = None) -> None:
         self.conversation = conversation
         self.speaker = speaker
         self.clock = clock
@@ -99,6 +100,7 @@ class LocalExecutor:
         self._tone = tone
         self._count_aloud = count_aloud and not tone  # tones do not count
         self._on_exercise = on_exercise or (lambda event: None)
+        self._on_turn = on_turn or (lambda turn: None)  # shown elsewhere too (the web page)
         self._exercise: BreathingExercise | None = None
         self._cue_sounds: dict[tuple, AudioChunk | None] = {}
         self._sink_map: tuple[float, float] | None = None  # (clock, file position) pairing
@@ -144,6 +146,14 @@ class LocalExecutor:
         finally:
             ears.spoke()
 
+    def sound(self, audio: AudioChunk) -> None:
+        """A short sound (the wake chime). Not marked as our own voice: it is over before
+        the person goes on, and their next words must not be dropped with it."""
+        try:
+            self.speaker.sink.play(audio)
+        except Exception as error:  # a sound that fails must not end the loop
+            self._report(f"error: sound not played ({error})")
+
     # -- what was heard ---------------------------------------------------------------------
 
     def hear(self, transcript: Transcript) -> Turn:
@@ -156,6 +166,7 @@ class LocalExecutor:
 
     def _answer(self, turn: Turn) -> Turn:
         self._out(turn.line())
+        self._on_turn(turn)  # before the reply is spoken: a crisis card shows while it is said
         if turn.reply.text:
             self.say(turn.reply.spoken)
         self._carry_out(turn.reply)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from common.errors import TrustCoachError
 from common.files import atomic_path
@@ -34,6 +34,9 @@ from voice.endpoint import SpeechAudio, SpeechEnded, SpeechStarted, UtteranceSeg
 from voice.settings import EndpointSettings
 from voice.stt import SpeechEngine, SpeechSession
 from voice.wav import WavWriter, iter_wav_chunks, read_wav_info
+
+if TYPE_CHECKING:
+    from voice.wake import WakeSpotter
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +268,13 @@ class WavFileSource:
 
 
 @dataclass(frozen=True, slots=True)
+class WakeHeard:
+    """The wake phrase was spotted; it ended at `at` (stream seconds)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StreamTime:
     """How far a recording read faster than real time has been heard (its own clock)."""
 
@@ -281,7 +291,7 @@ class StreamEnded:
     at: float
 
 
-ListenerEvent = Heard | StreamTime | SourceProblem | StreamEnded
+ListenerEvent = Heard | WakeHeard | StreamTime | SourceProblem | StreamEnded
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +309,11 @@ class ListeningWorker:
 
     def __init__(self, source: AudioSource, listener: UtteranceListener, *,
                  deaf_tail: float = 0.3, chunk_seconds: float = CHUNK_SECONDS,
-                 instant_wanted: threading.Event | None = None) -> None:
+                 instant_wanted: threading.Event | None = None,
+                 spotter: WakeSpotter | None = None) -> None:
         self.source = source
         self.listener = listener
+        self.spotter = spotter  # listens for the wake phrase in the same stream
         self.instant_wanted = instant_wanted or threading.Event()  # shared with the listener
         self.deaf_tail = deaf_tail
         capacity = max(10, round(QUEUE_SECONDS / chunk_seconds))
@@ -338,6 +350,12 @@ class ListeningWorker:
         if stuck:
             log.warning("%s did not stop within %.0f s", ", ".join(stuck), STOP_WAIT)
         return not stuck
+
+    @property
+    def delivered(self) -> float:
+        """Stream seconds the source has handed over: for a microphone, about now."""
+        with self._lock:
+            return self._delivered
 
     @property
     def in_speech(self) -> bool:
@@ -432,12 +450,14 @@ class ListeningWorker:
             if not self.source.live:
                 self._emit(StreamTime(chunk.end))
 
-    def _hear(self, chunk: AudioChunk) -> list[Heard]:
+    def _hear(self, chunk: AudioChunk) -> list[Heard | WakeHeard]:
         with self._lock:
             deaf_from, deaf_until = self._deaf
         if deaf_from < chunk.end <= deaf_until:
             return self.listener.drop(chunk)
-        return self.listener.feed(chunk)
+        spotted = self.spotter.accept(chunk) if self.spotter is not None else None
+        heard: list[Heard | WakeHeard] = [] if spotted is None else [WakeHeard(spotted)]
+        return heard + self.listener.feed(chunk)
 
     def _emit(self, *events: ListenerEvent) -> None:
         for event in events:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from intents.conversation import Conversation
+from intents.conversation import Conversation, Turn
 from intents.exercise import Event
 from voice.clock import Clock, MonotonicClock, StreamClock
 from voice.executor import TIMER_POLL, LocalExecutor
@@ -29,11 +30,14 @@ from voice.listening import (
     StreamEnded,
     StreamTime,
     UtteranceListener,
+    WakeHeard,
 )
 from voice.settings import EndpointSettings
 from voice.stt import SpeechEngine
 from voice.timers import TimerBook
+from voice.tones import wake_chime
 from voice.tts import Speaker
+from voice.wake import Attention, WakeSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,9 @@ class VoiceLoop:
                  deaf_tail: float = 0.3, denoise: bool = True,
                  keep_audio_dir: Path | None = None, timers: TimerBook | None = None,
                  tone: bool = False, count_aloud: bool = False,
-                 on_exercise: Callable[[Event], None] | None = None) -> None:
+                 on_exercise: Callable[[Event], None] | None = None,
+                 on_turn: Callable[[Turn], None] | None = None,
+                 wake: WakeSettings | None = None) -> None:
         self.source = source
         self.engine = engine
         self.conversation = conversation
@@ -64,6 +70,9 @@ class VoiceLoop:
         self._tone = tone
         self._count_aloud = count_aloud
         self._on_exercise = on_exercise  # shown elsewhere too (the web pacer), or measured
+        self._on_turn = on_turn  # each turn, for the web page
+        self._wake = wake  # None: every utterance is for the coach (--wake off)
+        self._attention: Attention | None = None  # made afresh by each run
 
     def run(self, exercise: tuple[str, int | None] | None = None, intro: str = "") -> None:
         """Listen until goodbye or the end of the recording. With `exercise` (a pattern and
@@ -74,12 +83,17 @@ class VoiceLoop:
                                      keep_audio_dir=self._keep_audio_dir, report=self._report,
                                      instant_words=self.conversation.coach.instant_commands(),
                                      instant_wanted=instant)
+        spotter, self._attention = None, None
+        if self._wake is not None:
+            from voice.wake import WakeSpotter
+
+            spotter, self._attention = WakeSpotter(self._wake), Attention(self._wake)
         worker = ListeningWorker(self.source, listener, deaf_tail=self._deaf_tail,
-                                 instant_wanted=instant)
+                                 instant_wanted=instant, spotter=spotter)
         executor = LocalExecutor(self.conversation, self.speaker, clock, out=self._out,
                                  report=self._report, timers=self._timers, ears=worker,
                                  tone=self._tone, count_aloud=self._count_aloud,
-                                 on_exercise=self._on_exercise)
+                                 on_exercise=self._on_exercise, on_turn=self._on_turn)
         # Said before the microphone opens: it would only be ignored while we speak.
         if intro:
             executor.say(intro, label="coach")
@@ -115,9 +129,10 @@ class VoiceLoop:
                 if event.after_instant and acted_on is not None:
                     executor.hear_again(event.transcript, acted_on)
                     acted_on = None
-                else:
-                    turn = executor.hear(event.transcript)
+                elif (turn := self._heard(event, executor, clock, worker)) is not None:
                     acted_on = turn if event.instant else None
+            elif isinstance(event, WakeHeard) and self._attention is not None:
+                self._attention.spotted(event.at)
             elif isinstance(event, SourceProblem):
                 self._report(f"error: {event.error}")
             elif isinstance(event, StreamEnded):
@@ -125,6 +140,34 @@ class VoiceLoop:
             executor.tick(clock.now())
             if not worker.in_speech:  # never talk over someone mid-sentence
                 executor.check_timers()
+
+    def _heard(self, event: Heard, executor: LocalExecutor, clock: Clock,
+               worker: ListeningWorker) -> Turn | None:
+        """Answer what was meant for the coach. With a wake phrase, the rest is still read
+        for danger: a disclosure is answered whether or not the phrase was said."""
+        attention = self._attention
+        if attention is None or executor.exercise_running:
+            return executor.hear(event.transcript)
+        transcript = event.transcript
+        if attention.addressed(transcript.text, event.start, event.end):
+            request = attention.request(transcript.text)
+            if not request:  # only the phrase: a chime says we are listening
+                self._out("wake phrase heard: listening")
+                executor.sound(wake_chime())
+                attention.answered(self._stream_now(event, clock, worker))
+                return None
+            transcript = replace(transcript, text=request)
+        elif not self.conversation.coach.understand(transcript).crisis:
+            self._out("heard speech without the wake phrase: not answered")
+            return None
+        turn = executor.hear(transcript)
+        attention.answered(self._stream_now(event, clock, worker))
+        return turn
+
+    def _stream_now(self, event: Heard, clock: Clock, worker: ListeningWorker) -> float:
+        """Where the stream is now, after answering: the follow-up window opens from there.
+        Live, the microphone went on while we spoke; a recording's clock is the stream."""
+        return worker.delivered if self.source.live else max(event.end, clock.now())
 
     def _wait(self, executor: LocalExecutor, clock: Clock) -> float | None:
         """How long to wait for the listener: a recording is its own clock, so wait for it;

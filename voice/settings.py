@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,7 +65,7 @@ class Settings:
     output_path: Path | None = None  # write replies into a WAV file instead of playing them
     output_device: int | str | None = None
     text_only: bool = False
-    voice: str | None = None
+    voice: str | None = None  # a Piper or espeak-ng voice; None: Piper's when installed
     speech_rate: int = DEFAULT_RATE
     # understanding and content
     library_dir: Path | None = None  # None: the built-in library
@@ -73,6 +74,14 @@ class Settings:
     # breathing
     count_aloud: bool = False
     tone: bool = False
+    # hands-free: a wake phrase before each request (None: the microphone's default, on;
+    # off for a recording given with --input), and how long a follow-up needs none
+    wake: bool | None = None
+    wake_phrase: str = "hey coach"
+    follow_up: float = 8.0
+    # the breathing page (--web): only this machine unless the person sets another address
+    web_host: str = "127.0.0.1"
+    web_port: int = 8787
     # state and privacy
     state_dir: Path = field(default_factory=state_dir)
     keep_audio_dir: Path | None = None  # off unless the person turns it on
@@ -95,6 +104,11 @@ FILE_SETTINGS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "rate": ("speech_rate", int),
     "tone": ("tone", bool),
     "count": ("count_aloud", bool),
+    "wake": ("wake", bool),
+    "wake_phrase": ("wake_phrase", str),
+    "follow_up": ("follow_up", (int, float)),
+    "web_host": ("web_host", str),
+    "web_port": ("web_port", int),
 }
 
 # Command-line options that map straight onto a Settings field.
@@ -103,7 +117,11 @@ _ARGUMENTS = {"engine": "engine", "model": "model", "grammar": "grammar", "denoi
               "text_only": "text_only", "voice": "voice", "rate": "speech_rate",
               "region": "region", "library": "library_dir", "threshold": "threshold",
               "mic_rate": "mic_rate", "keep_audio": "keep_audio_dir", "tone": "tone",
-              "count": "count_aloud"}
+              "count": "count_aloud", "web_port": "web_port"}
+
+
+MAX_FOLLOW_UP = 60
+WAKE_PHRASE = re.compile(r"[a-z']+( [a-z']+){1,3}")
 
 
 def settings_file() -> Path:
@@ -144,10 +162,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
             raise UsageError("--max-utterance must be between 1 and 60 seconds")
         values["endpoint"] = EndpointSettings(trailing_silence=args.trailing_silence,
                                               max_utterance=args.max_utterance)
+    if getattr(args, "wake", None) is not None:
+        values["wake"] = args.wake == "on"
     if "region" in values:
         values["region"] = str(values["region"]).upper()
     if "speech_rate" in values and "speech_rate" not in from_file:
         _check_rate(values["speech_rate"], lambda problem: UsageError(f"--rate {problem}"))
+    if getattr(args, "web_port", None) is not None and not 1024 <= args.web_port <= 65535:
+        raise UsageError(f"--web-port must be between 1024 and 65535, not {args.web_port}")
     heard, spoken = values.get("input_path"), values.get("output_path")
     if heard is not None and spoken is not None and \
             Path(heard).resolve() == Path(spoken).resolve():
@@ -197,10 +219,23 @@ def read_settings_file(path: Path) -> dict[str, object]:
                     lambda problem: SettingsFileError(path, f"setting 'rate' {problem}"))
     if "model" in values:
         values["model"] = Path(str(values["model"])).expanduser()
+    if not 0 <= values.get("follow_up", 0) <= MAX_FOLLOW_UP:
+        raise SettingsFileError(path, f"setting 'follow_up' must be between 0 and "
+                                f"{MAX_FOLLOW_UP} seconds, not {values['follow_up']!r}")
+    if not 1024 <= values.get("web_port", 8787) <= 65535:
+        raise SettingsFileError(path, "setting 'web_port' must be between 1024 and 65535, "
+                                f"not {values['web_port']!r}")
+    if "wake_phrase" in values and not WAKE_PHRASE.fullmatch(str(values["wake_phrase"])):
+        raise SettingsFileError(path, "setting 'wake_phrase' must be two to four plain "
+                                f"words, like \"hey coach\", not {values['wake_phrase']!r}")
+    if "follow_up" in values:
+        values["follow_up"] = float(values["follow_up"])
     return values
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "a whole number", str: "text"}
+    names = {bool: "true or false", int: "a whole number", str: "text", float: "a number"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
+    if kinds == (int, float):
+        return "a number"
     return " or ".join(names[k] for k in kinds)

@@ -37,3 +37,17 @@ def breathing_tone(kind: str, seconds: float, rate: int = 22_050) -> AudioChunk:
     ramp[:k] = shape
     ramp[-k:] = shape[::-1]
     return from_float(level / 1.25 * wave * ramp, rate)
+
+
+CHIME_NOTES = (587.33, 880.0)  # D5 then A5: a rising fifth, "I'm listening"
+CHIME_NOTE_SECONDS = 0.09
+
+
+def wake_chime(rate: int = 22_050) -> AudioChunk:
+    """The short soft sound played when the wake phrase is heard: two quick notes, each with a
+    bell-like decay, quieter than the breathing tones."""
+    n = round(CHIME_NOTE_SECONDS * rate)
+    t = np.arange(n) / rate
+    envelope = np.minimum(1.0, t / 0.005) * np.exp(-t / 0.04)
+    notes = [np.sin(2 * np.pi * hz * t) * envelope for hz in CHIME_NOTES]
+    return from_float(0.6 * LEVEL * np.concatenate(notes), rate)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +39,9 @@ SENTENCE_GAP = 0.12  # seconds between sentences, on top of the voice's own paus
 ESPEAK = "espeak-ng"
 ESPEAK_TIMEOUT = 20.0  # seconds for one sentence; espeak-ng takes milliseconds
 LONGEST_PIECE = 40  # words given to a voice in one go
+# Sentences made ahead of the one playing: enough to never keep the speaker waiting, few
+# enough that a failed speaker wastes little synthesis.
+SYNTHESIS_AHEAD = 2
 
 
 def speakable(text: str) -> list[str]:
@@ -219,7 +223,9 @@ class WavFileSink:
 
     def pause(self, seconds: float) -> None:
         if seconds > 0:
-            self._writer.write(silence(seconds, AudioFormat(self.rate, 2, 1)))
+            # At least one frame: a wait shorter than half a frame must still move the file
+            # on, or a clock that waits by pausing (SinkClock) never reaches its moment.
+            self._writer.write(silence(max(seconds, 1 / self.rate), AudioFormat(self.rate, 2, 1)))
 
     def close(self) -> None:
         """The file is complete: put it in place."""
@@ -256,6 +262,26 @@ def _followed_by_pause(audio: AudioChunk, seconds: float) -> AudioChunk:
     return AudioChunk(audio.samples + pause.samples, audio.rate, audio.width, audio.channels)
 
 
+def _synthesize_ahead(synthesizer: Synthesizer, pieces: list[str],
+                      made: queue.Queue[AudioChunk | BaseException],
+                      done: threading.Event) -> None:
+    """The Speaker's worker: each piece's audio (or the error making it) in order, until the
+    pieces run out, an error, or the Speaker is done listening."""
+    for piece in pieces:
+        try:
+            result: AudioChunk | BaseException = synthesizer.synthesize(piece)
+        except BaseException as error:  # handed over, raised where say() was called
+            result = error
+        while not done.is_set():
+            try:
+                made.put(result, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+        if done.is_set() or isinstance(result, BaseException):
+            return
+
+
 class Speaker:
     """Says text through a synthesizer and a sink. Failures become `SpeechOutputError`, which
     the front end reports while printing the reply, and carries on."""
@@ -273,8 +299,9 @@ class Speaker:
         return self._synthesizer is not None and self.sink.audible
 
     def say(self, text: str) -> float:
-        """Speak, sentence by sentence: the first plays as soon as it is made, and each next
-        one is made while the one before plays. Returns the seconds of audio produced."""
+        """Speak, sentence by sentence: the first plays as soon as it is made, while a worker
+        makes the next ones (at most SYNTHESIS_AHEAD ahead), in order. Returns the seconds of
+        audio produced."""
         synthesizer = self._synthesizer
         said = speakable(text)
         if synthesizer is None or not said:
@@ -282,16 +309,24 @@ class Speaker:
         if getattr(self.sink, "position", 0.0) > 0 and not self.sink.audible:
             # Replies in a file follow each other; leave the pause a listener would hear.
             self.sink.pause(GAP_BETWEEN_REPLIES)
+        made: queue.Queue[AudioChunk | BaseException] = queue.Queue(SYNTHESIS_AHEAD)
+        done = threading.Event()
+        worker = threading.Thread(target=_synthesize_ahead, name="synthesis", daemon=True,
+                                  args=(synthesizer, said, made, done))
+        worker.start()
         seconds = 0.0
-        with ThreadPoolExecutor(1, thread_name_prefix="synthesis") as making:
-            upcoming = making.submit(synthesizer.synthesize, said[0])
+        try:
             for index in range(len(said)):
-                audio = upcoming.result()
+                audio = made.get()
+                if isinstance(audio, BaseException):
+                    raise audio
                 if index + 1 < len(said):
-                    upcoming = making.submit(synthesizer.synthesize, said[index + 1])
                     audio = _followed_by_pause(audio, SENTENCE_GAP)
                 self._play(audio)
                 seconds += audio.duration
+        finally:
+            done.set()  # a failure to play: the worker stops after the sentence in hand
+            worker.join()
         return seconds
 
     def _play(self, audio: AudioChunk) -> None:
@@ -310,4 +345,16 @@ class Speaker:
         return self._synthesizer.rate
 
     def close(self) -> None:
+        self._stop_voice()
         self.sink.close()
+
+    def abandon(self) -> None:
+        """Something failed: a reply file is not kept."""
+        self._stop_voice()
+        getattr(self.sink, "abandon", self.sink.close)()
+
+    def _stop_voice(self) -> None:
+        """A voice preparing sentences on a worker stops before the program ends (a native
+        library's thread cut off at exit aborts the process)."""
+        if (stop := getattr(self._synthesizer, "close", None)) is not None:
+            stop()

@@ -79,15 +79,20 @@ def engine(settings: Settings, content, *, adapt: bool = False):
 
 def speaker(settings: Settings, *, speak: bool = True):
     from voice.devices import SpeakerSink
-    from voice.tts import EspeakSynthesizer, SilentSink, Speaker, WavFileSink
+    from voice.piper_voice import choose_synthesizer
+    from voice.tts import SilentSink, Speaker, WavFileSink
 
     if settings.text_only or not speak:
         return Speaker(None, SilentSink())
     try:
-        synthesizer = EspeakSynthesizer(settings.speech_rate, settings.voice)
+        # Piper's voice loads here, once, before anything listens (about a second).
+        synthesizer = choose_synthesizer(settings.speech_rate, settings.voice,
+                                         notice=print_error)
     except SpeechOutputError as error:  # no text-to-speech on this machine: print instead
         print_error(f"error: {error}; replies will be printed only")
         synthesizer = None
+    if hasattr(synthesizer, "prepare_in_background"):
+        synthesizer.prepare_in_background(_replies(settings))
     # Made after the voice is found: an unknown --voice leaves no output file behind.
     if settings.output_path:
         sink = WavFileSink(settings.output_path)
@@ -96,6 +101,20 @@ def speaker(settings: Settings, *, speak: bool = True):
 
         sink = ResilientSink(SpeakerSink(settings.output_device), notice=print_error)
     return Speaker(synthesizer, sink)
+
+
+def _replies(settings: Settings) -> list[str]:
+    """What the coach may say first, as it is spoken: the natural voice makes the first
+    sentence of each once, on a worker, so that later a reply starts to sound at once."""
+    from intents.library import spoken_text
+
+    content = library(settings)
+    texts = [content.lines.greeting]
+    if settings.region in content.regions:  # an unknown one is reported by the coach
+        texts.append(content.crisis_reply(settings.region))
+    for entry in content.intents.values():
+        texts += [entry.reply, *entry.follow_up]
+    return [spoken_text(text) for text in texts if text.strip()]
 
 
 def speech_source(settings: Settings):
@@ -117,9 +136,19 @@ def timers(settings: Settings):
     return TimerBook(settings.state_dir, report=print_error)
 
 
-def voice_loop(settings: Settings, source, *, adapt: bool, with_timers: bool = False):
+def wake_settings(settings: Settings):
+    """The wake phrase for `listen`, or None when every utterance is for the coach: off when
+    asked, and by default for a recording (it was made to be answered)."""
+    from voice.wake import WakeSettings
+
+    wanted = settings.wake if settings.wake is not None else settings.input_path is None
+    return WakeSettings(settings.wake_phrase, settings.follow_up) if wanted else None
+
+
+def voice_loop(settings: Settings, source, *, adapt: bool, with_timers: bool = False,
+               hands_free: bool = False, on_exercise=None, on_turn=None):
     """A listening session's parts, wired: the conversation, the recogniser, the voice and
-    the loop."""
+    the loop. `hands_free` (listen): with the wake phrase, unless it is off."""
     from voice.loop import VoiceLoop
 
     voice = speaker(settings)  # devices first: a missing speaker is said before any loading
@@ -130,4 +159,6 @@ def voice_loop(settings: Settings, source, *, adapt: bool, with_timers: bool = F
                      report=print_error, endpoint=settings.endpoint,
                      deaf_tail=settings.deaf_tail, denoise=settings.denoise,
                      keep_audio_dir=settings.keep_audio_dir, timers=book, tone=settings.tone,
-                     count_aloud=settings.count_aloud)
+                     count_aloud=settings.count_aloud,
+                     on_exercise=on_exercise, on_turn=on_turn,  # observers (the web page)
+                     wake=wake_settings(settings) if hands_free else None)

@@ -11,10 +11,7 @@ MAX_TEXT = 2_000  # characters: a few minutes of speech
 
 def run(settings: Settings, text: str | None, list_voices: bool) -> int:
     if list_voices:
-        from voice.tts import installed_voices
-
-        for voice in installed_voices():
-            print(f"{voice.language}\t{voice.name}\t(espeak-ng {voice.identifier})")
+        _list_voices()
         return EXIT_OK
     if not text:
         raise UsageError("say: give the text to speak")
@@ -32,3 +29,18 @@ def run(settings: Settings, text: str | None, list_voices: bool) -> int:
         raise
     speaker.close()
     return EXIT_OK
+
+
+def _list_voices() -> None:
+    """Piper's voices, then espeak-ng's; the one used when none is named is marked."""
+    from voice.piper_voice import default_piper_voice, piper_voices
+    from voice.tts import default_voice, installed_voices
+
+    natural = default_piper_voice()
+    for voice in piper_voices():
+        mark = "\t(default)" if voice == natural else "" if natural else "\t(needs piper-tts)"
+        print(f"{voice.language}\t{voice.name}\t(Piper {voice.model}){mark}")
+    fallback = default_voice() if natural is None else None
+    for voice in installed_voices():
+        mark = "\t(default)" if voice == fallback else ""
+        print(f"{voice.language}\t{voice.name}\t(espeak-ng {voice.identifier}){mark}")

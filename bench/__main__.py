@@ -25,7 +25,6 @@ from bench import voice as voice_bench
 from bench import wake as wake_bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WAKE_RESULTS = RESULTS / "wake.json"
 PLOT_CONDITIONS = ("clean", "pink-20dB", "pink-10dB", "pink-5dB")
 BABBLE_CONDITIONS = ("clean", "babble-20dB", "babble-10dB", "babble-5dB")
 
@@ -74,12 +73,11 @@ def main() -> None:
     breathing = breathing_bench.run(minutes=0.2 if args.smoke else 1.0 if args.quick else 5.0)
     print("  speech out: first audio of each reply, both voices")
     voice = voice_bench.run(limit=5 if args.smoke else None)
-    print("  one core, as a stand-in for a Raspberry Pi")
-    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its own process, one core
-        one_core = pool.apply(one_core_bench.measure)
-    # The wake phrase's hour of audio takes its own run (python -m bench.wake); its latest
-    # figures are reported with these.
-    wake = json.loads(WAKE_RESULTS.read_text()) if WAKE_RESULTS.is_file() else None
+    # Two benchmarks run on their own, on a quiet machine (python -m bench.one_core: latency
+    # on one core; python -m bench.wake: an hour of audio); their latest figures are reported
+    # with these.
+    one_core, wake = (json.loads(path.read_text()) if path.is_file() else None
+                      for path in (RESULTS / "one_core.json", RESULTS / "wake.json"))
     report = {
         "machine": machine(), "when": started.isoformat(timespec="seconds"),
         "recordings": len(items), "voices": list(voices),

@@ -192,7 +192,8 @@ class _Discarded:
         pass
 
 
-def soak(minutes: float, progress: Callable[[str], None] | None = None) -> SoakResult:
+def soak(minutes: float, progress: Callable[[str], None] | None = None,
+         voice_name: str | None = None) -> SoakResult:
     """Stream `minutes` of audio through the loop built as `trust-coach listen` builds it."""
     import time
 
@@ -236,7 +237,12 @@ def soak(minutes: float, progress: Callable[[str], None] | None = None) -> SoakR
     source = SoakSource(seconds, fixture_utterances(), on_audio=on_audio)
     talk = CountedConversation(wiring.coach(settings))
     recogniser = wiring.engine(settings, talk.coach.library)
-    voice = choose_synthesizer(settings.speech_rate, settings.voice)  # as `listen` chooses
+    voice = choose_synthesizer(settings.speech_rate, voice_name)  # as `listen` chooses
+    if hasattr(voice, "prepare"):
+        # A day after the first start: the sentences `listen` makes ahead are made (on the
+        # first start they are made on a worker while it listens).
+        progress(f"voice: {voice.prepare(wiring.replies_to_prepare(settings))} sentences made "
+                 "ahead")
     loop = VoiceLoop(source, recogniser, talk, Speaker(voice, _Discarded()),
                      out=lambda line: None, report=lambda line: progress(f"report: {line}"),
                      endpoint=settings.endpoint, denoise=settings.denoise)
@@ -271,8 +277,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--voice", help="the voice (default: the program's, Piper when "
+                        "installed)")
     args = parser.parse_args()
-    result = soak(args.minutes, progress=lambda line: print(line, flush=True))
+    result = soak(args.minutes, progress=lambda line: print(line, flush=True),
+                  voice_name=args.voice)
     figures = {**asdict(result), "memory_growth_mb": result.memory_growth_mb,
                "threads_flat": result.threads_flat, "files_flat": result.files_flat}
     print(json.dumps({k: v for k, v in figures.items() if k != "samples"}, indent=1))

@@ -78,7 +78,7 @@ def _distance(a: str, b: str) -> float:
     return previous[-1]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # its caller keeps whole rows (intents.safety); this is for repeats
 def sound_similarity(first: str, second: str, at_least: float = 0.0) -> float:
     """0-1: 1 for the same sounds, about 0.9 for "hid"/"hit", low for unrelated words.
 

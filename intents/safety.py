@@ -18,6 +18,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
 
 from intents.disclosures import PROTOTYPES, crisis_corpus
 from intents.phonetics import sound_similarity
@@ -623,18 +626,30 @@ _PROTOTYPE_FLOORS = tuple([_FUNCTION_FLOOR if w in _FUNCTION_WORDS else _KEY_FLO
                           for p in PROTOTYPES)
 
 
+_PROTOTYPE_INDEX = {word: i for i, word in enumerate(_PROTOTYPE_WORDS)}
+_SOUNDS_REMEMBERED = 4096  # words; a row each, so memory stays bounded over a long day
+
+
+@lru_cache(maxsize=_SOUNDS_REMEMBERED)
+def _sounds_like(word: str) -> np.ndarray:
+    """How alike the word sounds to each word of the prototypes (in _PROTOTYPE_WORDS order),
+    kept compactly: one small row per word said."""
+    floor = min(_FUNCTION_FLOOR, _KEY_FLOOR)
+    return np.array([sound_similarity(word, p, floor) for p in _PROTOTYPE_WORDS],
+                    dtype=np.float64)
+
+
 def _fuzzy_crisis(words: list[str]) -> SafetyFinding | None:
     # Each distinct word said is compared once with each word of the prototypes; the windows
     # below then only look the similarities up.
-    floor = min(_FUNCTION_FLOOR, _KEY_FLOOR)
-    sounds = {w: {p: sound_similarity(w, p, floor) for p in _PROTOTYPE_WORDS} for w in set(words)}
+    sounds = {w: _sounds_like(w) for w in set(words)}
     for prototype, floors in zip(PROTOTYPES, _PROTOTYPE_FLOORS, strict=True):
         n = len(prototype)
         for start in range(len(words) - n + 1):
             window = words[start:start + n]
             scores = []
             for said, meant, floor in zip(window, prototype, floors, strict=True):
-                score = sounds[said][meant]
+                score = float(sounds[said][_PROTOTYPE_INDEX[meant]])
                 if score < floor:
                     break
                 scores.append(score)

@@ -74,11 +74,14 @@ def test_devices_lists_the_alsa_devices(fake_audio):
 
 def test_microphone_and_speaker_through_portaudio(fake_audio):
     home, mic, speaker = fake_audio
-    mic.write_bytes(_raw_at_device_rate("piper-joe--goodbye.wav"))
+    # On the microphone the wake phrase is on: said alone, then "goodbye" as a follow-up.
+    mic.write_bytes(_raw_at_device_rate("piper-joe--wake-only.wav", "piper-joe--goodbye.wav"))
     result = run_cli("listen", "--device", "testmic", "--output-device", "testspeaker",
-                     env={"HOME": str(home)}, timeout=120)
+                     env={"HOME": str(home)}, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "listening: microphone 'testmic' at 44100 Hz" in result.stderr
+    assert 'say "hey coach" first' in result.stderr
+    assert "wake phrase heard: listening" in result.stdout
     assert "| intent: goodbye" in result.stdout
     # The greeting and the farewell were played on the speaker device: real audio, not zeros.
     # (Each reply opens the device anew; the ALSA pipe appends them to one file.)

@@ -56,6 +56,7 @@ def test_attention_follows_the_phrase_and_the_follow_up_window():
     attention.answered(20.0)
     assert attention.addressed("tell me more", 27.9, 29.0)  # a follow-up, no phrase needed
     assert not attention.addressed("tell me more", 28.1, 29.0)
+    assert attention.request("Goodbye.") == "Goodbye."  # a follow-up is taken whole
 
 
 def _said(stdout: str) -> list[str]:

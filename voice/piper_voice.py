@@ -235,6 +235,15 @@ class PiperSynthesizer:
         to sound at once (a Piper sentence takes about half a second here, more on a Pi).
         Returns how many were made. Runs on a worker of its own; `stop` ends it early."""
         made = 0
+        # The longest sentence first, made whether kept or not: onnxruntime's memory pool
+        # grows to the largest sentence it has made, so it grows now, not hours into a day.
+        longest = max((piece for text in texts for piece in speakable(text)), key=len,
+                      default="")
+        if longest:
+            try:
+                self._made(longest)
+            except SpeechOutputError as error:
+                log.debug("not prepared: %s", error)
         for text in texts:
             if stop is not None and stop.is_set():
                 break
@@ -247,6 +256,14 @@ class PiperSynthesizer:
                     continue
                 made += 1
         return made
+
+    def _made(self, piece: str) -> bytes:
+        try:
+            chunks = list(self._model.synthesize(piece, syn_config=self._config))
+        except Exception as error:  # onnxruntime's and the phonemizer's own errors
+            raise SpeechOutputError(f"text-to-speech failed for {piece[:40]!r}: "
+                                    f"{type(error).__name__}: {error}") from None
+        return b"".join(chunk.audio_int16_bytes for chunk in chunks)
 
     def _cached(self, piece: str) -> Path:
         digest = hashlib.sha256(piece.encode("utf-8")).hexdigest()[:32]
@@ -268,12 +285,7 @@ class PiperSynthesizer:
             return AudioChunk(cached.read_bytes(), self.sample_rate, 2, 1)
         except OSError:
             pass
-        try:
-            chunks = list(self._model.synthesize(piece, syn_config=self._config))
-        except Exception as error:  # onnxruntime's and the phonemizer's own errors
-            raise SpeechOutputError(f"text-to-speech failed for {piece[:40]!r}: "
-                                    f"{type(error).__name__}: {error}") from None
-        samples = b"".join(chunk.audio_int16_bytes for chunk in chunks)
+        samples = self._made(piece)
         if samples:
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)

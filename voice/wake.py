@@ -124,5 +124,7 @@ class Attention:
         """What was asked, without the wake phrase in front ("" if that was all)."""
         if self._said.match(text):
             return self._said.sub("", text, count=1).strip()
-        count = len(self.settings.phrase.split())
-        return " ".join(re.findall(r"\S+", text)[count:]).strip(" ,.!?")
+        if self._begins_like_the_phrase(text):
+            count = len(self.settings.phrase.split())
+            return " ".join(re.findall(r"\S+", text)[count:]).strip(" ,.!?")
+        return text  # a follow-up, said without the phrase

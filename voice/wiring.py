@@ -91,8 +91,9 @@ def speaker(settings: Settings, *, speak: bool = True):
     except SpeechOutputError as error:  # no text-to-speech on this machine: print instead
         print_error(f"error: {error}; replies will be printed only")
         synthesizer = None
-    if hasattr(synthesizer, "prepare_in_background"):
-        synthesizer.prepare_in_background(_replies(settings))
+    if hasattr(synthesizer, "prepare_in_background") and not settings.output_path:
+        # Only for a speaker, where how soon a reply sounds matters (not for a WAV file).
+        synthesizer.prepare_in_background(replies_to_prepare(settings))
     # Made after the voice is found: an unknown --voice leaves no output file behind.
     if settings.output_path:
         sink = WavFileSink(settings.output_path)
@@ -103,7 +104,7 @@ def speaker(settings: Settings, *, speak: bool = True):
     return Speaker(synthesizer, sink)
 
 
-def _replies(settings: Settings) -> list[str]:
+def replies_to_prepare(settings: Settings) -> list[str]:
     """What the coach may say first, as it is spoken: the natural voice makes the first
     sentence of each once, on a worker, so that later a reply starts to sound at once."""
     from intents.library import spoken_text

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import rss_mb
 from voice.audio import AudioChunk
 from voice.wav import read_speech_wav
 
@@ -103,9 +104,7 @@ def fixture_utterances() -> list[Utterance]:
 
 
 def _process_now(audio_seconds: float) -> Sample:
-    rss_kb = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text()
-                  .splitlines() if line.startswith("VmRSS:"))
-    return Sample(round(audio_seconds, 1), round(rss_kb / 1024, 1),
+    return Sample(round(audio_seconds, 1), round(rss_mb(), 1),
                   len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd")))
 
 

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from bench import rss_mb
+
 VOICES = ("joe", "en-us")  # Piper's default voice, espeak-ng's
 
 
@@ -104,25 +106,18 @@ def measure(voice: str, texts: list[str], prepared: bool = False) -> dict[str, f
     }
 
 
-def _rss_mb() -> float:
-    for line in open("/proc/self/status", encoding="ascii"):  # noqa: SIM115 - read once
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def load_probe() -> dict[str, float]:
     """In a fresh process: Piper's import and the voice's load, and the memory they take."""
-    before = _rss_mb()
+    before = rss_mb()
     started = time.perf_counter()
     from voice.piper_voice import PiperSynthesizer
 
     synthesizer = PiperSynthesizer()
     loaded = time.perf_counter() - started
-    after_load = _rss_mb()
+    after_load = rss_mb()
     synthesizer.synthesize(reply_texts()[1])
     return {"load_s": loaded, "rss_before_mb": before, "rss_loaded_mb": after_load,
-            "rss_speaking_mb": _rss_mb()}
+            "rss_speaking_mb": rss_mb()}
 
 
 def piper_load() -> dict[str, float]:

@@ -101,44 +101,31 @@ def list_devices() -> list[DeviceInfo]:
     ]
 
 
-def parse_device(value: str | None) -> int | str | None:
-    """--device takes an index or a (part of a) name."""
-    if value is None or value == "":
-        return None
-    return int(value) if value.isdigit() else value
-
-
 def input_device(device: int | str | None) -> DeviceInfo:
     """Resolve the microphone to use, or say in one line that there is none."""
-    sd = _sounddevice()
-    try:
-        info = sd.query_devices(device, kind="input")
-    except (sd.PortAudioError, ValueError):
-        if device is None:
-            raise DeviceError(NO_MIC_HINT) from None
-        raise DeviceError(f"input device {device!r} not found; see 'trust-coach devices'") from None
-    if info["max_input_channels"] < 1:
-        raise DeviceError(f"device {device!r} ({info['name']}) has no input channels")
-    index = info.get("index", device if isinstance(device, int) else -1)
-    return DeviceInfo(index, info["name"], info["max_input_channels"],
-                      info["max_output_channels"], float(info["default_samplerate"]), True, False)
+    return _device(device, "input", NO_MIC_HINT)
 
 
 def output_device(device: int | str | None) -> DeviceInfo:
     """Resolve the speaker to use, or say in one line that there is none."""
+    return _device(device, "output", NO_SPEAKER_HINT)
+
+
+def _device(device: int | str | None, kind: str, none_hint: str) -> DeviceInfo:
     sd = _sounddevice()
     try:
-        info = sd.query_devices(device, kind="output")
+        info = sd.query_devices(device, kind=kind)
     except (sd.PortAudioError, ValueError):
         if device is None:
-            raise DeviceError(NO_SPEAKER_HINT) from None
-        raise DeviceError(f"output device {device!r} not found; see 'trust-coach devices'"
+            raise DeviceError(none_hint) from None
+        raise DeviceError(f"{kind} device {device!r} not found; see 'trust-coach devices'"
                           ) from None
-    if info["max_output_channels"] < 1:
-        raise DeviceError(f"device {device!r} ({info['name']}) has no output channels")
+    if info[f"max_{kind}_channels"] < 1:
+        raise DeviceError(f"device {device!r} ({info['name']}) has no {kind} channels")
     index = info.get("index", device if isinstance(device, int) else -1)
     return DeviceInfo(index, info["name"], info["max_input_channels"],
-                      info["max_output_channels"], float(info["default_samplerate"]), False, True)
+                      info["max_output_channels"], float(info["default_samplerate"]),
+                      kind == "input", kind == "output")
 
 
 class MicrophoneSource:

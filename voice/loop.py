@@ -37,7 +37,7 @@ from voice.stt import SpeechEngine
 from voice.timers import TimerBook
 from voice.tones import wake_chime
 from voice.tts import Speaker
-from voice.wake import Attention, WakeSettings
+from voice.wake import Attention, WakeSettings, WakeSpotter
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ class VoiceLoop:
         self._on_exercise = on_exercise  # shown elsewhere too (the web pacer), or measured
         self._on_turn = on_turn  # each turn, for the web page
         self._wake = wake  # None: every utterance is for the coach (--wake off)
-        self._attention: Attention | None = None  # made afresh by each run
 
     def run(self, exercise: tuple[str, int | None] | None = None, intro: str = "") -> None:
         """Listen until goodbye or the end of the recording. With `exercise` (a pattern and
@@ -83,11 +82,9 @@ class VoiceLoop:
                                      keep_audio_dir=self._keep_audio_dir, report=self._report,
                                      instant_words=self.conversation.coach.instant_commands(),
                                      instant_wanted=instant)
-        spotter, self._attention = None, None
+        spotter, attention = None, None  # made afresh by each run
         if self._wake is not None:
-            from voice.wake import WakeSpotter
-
-            spotter, self._attention = WakeSpotter(self._wake), Attention(self._wake)
+            spotter, attention = WakeSpotter(self._wake), Attention(self._wake)
         worker = ListeningWorker(self.source, listener, deaf_tail=self._deaf_tail,
                                  instant_wanted=instant, spotter=spotter)
         executor = LocalExecutor(self.conversation, self.speaker, clock, out=self._out,
@@ -102,10 +99,11 @@ class VoiceLoop:
         with worker:
             if exercise is not None:
                 executor.start_exercise(*exercise)
-            self._listen(worker, executor, clock, until_exercise_ends=exercise is not None)
+            self._listen(worker, executor, clock, attention,
+                         until_exercise_ends=exercise is not None)
 
     def _listen(self, worker: ListeningWorker, executor: LocalExecutor, clock: Clock,
-                until_exercise_ends: bool) -> None:
+                attention: Attention | None, until_exercise_ends: bool) -> None:
         ended = False
         acted_on = None  # the turn of an instant command whose full reading is yet to come
         while not executor.finished:
@@ -129,10 +127,10 @@ class VoiceLoop:
                 if event.after_instant and acted_on is not None:
                     executor.hear_again(event.transcript, acted_on)
                     acted_on = None
-                elif (turn := self._heard(event, executor, clock, worker)) is not None:
+                elif turn := self._heard(event, executor, clock, worker, attention):
                     acted_on = turn if event.instant else None
-            elif isinstance(event, WakeHeard) and self._attention is not None:
-                self._attention.spotted(event.at)
+            elif isinstance(event, WakeHeard) and attention is not None:
+                attention.spotted(event.at)
             elif isinstance(event, SourceProblem):
                 self._report(f"error: {event.error}")
             elif isinstance(event, StreamEnded):
@@ -142,10 +140,9 @@ class VoiceLoop:
                 executor.check_timers()
 
     def _heard(self, event: Heard, executor: LocalExecutor, clock: Clock,
-               worker: ListeningWorker) -> Turn | None:
+               worker: ListeningWorker, attention: Attention | None) -> Turn | None:
         """Answer what was meant for the coach. With a wake phrase, the rest is still read
         for danger: a disclosure is answered whether or not the phrase was said."""
-        attention = self._attention
         if attention is None or executor.exercise_running:
             return executor.hear(event.transcript)
         transcript = event.transcript

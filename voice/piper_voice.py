@@ -234,20 +234,20 @@ class PiperSynthesizer:
         """Make and keep the first sentence of each text not made yet, so that a reply starts
         to sound at once (a Piper sentence takes about half a second here, more on a Pi).
         Returns how many were made. Runs on a worker of its own; `stop` ends it early."""
-        made = 0
-        # The longest sentence first, made whether kept or not: onnxruntime's memory pool
-        # grows to the largest sentence it has made, so it grows now, not hours into a day.
-        longest = max((piece for text in texts for piece in speakable(text)), key=len,
-                      default="")
+        sentences = [speakable(text) for text in texts]
+        # The longest sentence first, made whether kept or not, so that onnxruntime's memory
+        # pool takes that size at the start. (Over an hour the program still grew: the soak
+        # in bench/README.md.)
+        longest = max((piece for pieces in sentences for piece in pieces), key=len, default="")
         if longest:
             try:
                 self._made(longest)
             except SpeechOutputError as error:
                 log.debug("not prepared: %s", error)
-        for text in texts:
+        made = 0
+        for pieces in sentences:
             if stop is not None and stop.is_set():
                 break
-            pieces = speakable(text)
             if pieces and not self._cached(pieces[0]).is_file():
                 try:
                     self._piece(pieces[0])

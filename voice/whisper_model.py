@@ -164,6 +164,15 @@ def _stream_parts(files: WheelFiles, sink: Callable[[bytes], None] | None,
         raise ModelError(files.part1, "the joined model.bin does not match its SHA-256")
 
 
+def verify_wheel_files(files: WheelFiles | None = None) -> None:
+    """The model as the wheels hold it, every file against its SHA-256 (the parts one by one
+    and joined); a ModelError names the first that is missing or corrupt."""
+    files = files or find_wheel_files()
+    for expected in SIDE_FILES:
+        _read_small(expected, files.path_of(expected))
+    _stream_parts(files, sink=None)
+
+
 class _JoinedReader(io.RawIOBase):
     """model.bin as one stream over the two part files, hashed again as CTranslate2 reads it,
     so a part that changed after it was checked is caught too."""

@@ -4,7 +4,9 @@ on an object after it is made."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from pathlib import Path
 
 from common.errors import SettingsFileError, SpeechOutputError, UsageError
 from voice.settings import Settings
@@ -19,9 +21,18 @@ def print_error(line: str) -> None:
 
 
 def library(settings: Settings):
-    from intents.library import DEFAULT_LIBRARY, load_library
+    from intents.library import DEFAULT_LIBRARY
 
-    return load_library(settings.library_dir or DEFAULT_LIBRARY)
+    return _library_at(Path(settings.library_dir or DEFAULT_LIBRARY))
+
+
+@functools.cache
+def _library_at(directory: Path):
+    """Loaded once per process: the voice, the page and the conversation all read it, and the
+    content is made of frozen dataclasses."""
+    from intents.library import load_library
+
+    return load_library(directory)
 
 
 def matcher(settings: Settings, content=None):

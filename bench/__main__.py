@@ -67,6 +67,10 @@ def main() -> None:
     # seconds of each process, so running side by side does not inflate them.
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.starmap(speech.evaluate_in_process, [(c, items) for c in configs])
+    if not args.smoke:  # the long part is done: kept even if a later part fails
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "speech-rows.json").write_text(
+            json.dumps([asdict(r) for r in results], indent=1) + "\n")
     print("  matching speed")
     matching = matching_bench.run()
     print("  breathing cue timing (real time)")
@@ -157,7 +161,8 @@ def render(report: dict) -> str:
             f"{three('asked')} | "
             f"{_pct(row['wer'].get('clean'))} | {_pct(row['wer'].get('pink-10dB'))} | "
             f"{row['rtf']:.3f} | {row['latency_ms']['mean']:.0f} / "
-            f"{row['latency_ms']['p95']:.0f} ms | {row['ready_s']:.2f} s | "
+            f"{row['latency_ms']['p95']:.0f} ms (CPU {row['latency_ms'].get('cpu_mean', 0):.0f}"
+            f" / {row['latency_ms'].get('cpu_p95', 0):.0f}) | {row['ready_s']:.2f} s | "
             f"{row['peak_mb']:.0f} MB |")
     if speech_rows and speech_rows[0]["per_voice"]:
         default = speech_rows[0]

@@ -37,7 +37,7 @@ RATE = 16_000
 CHUNK = 0.05  # seconds per chunk, as the microphone delivers them
 WARM_UP_SHARE = 0.2  # memory is compared with its level after this share of the audio
 WARM_UP_LONGEST = 4  # the longest recordings come first, so buffers reach their size early
-SAMPLES = 12  # how many times the process is looked at
+SAMPLES = 30  # how many times the process is looked at
 # The room's background as int16 RMS: quiet (-64 dBFS), a fan (-50 dBFS), a loud fan (-40 dBFS).
 ROOMS = (20.0, 100.0, 300.0)
 LONG_GAP = 30.0  # seconds of no speech
@@ -48,6 +48,7 @@ LONG_GAP_EVERY = 8  # utterances
 class Utterance:
     path: Path
     expected: tuple[str, ...]
+    speech: bool = True  # False: silence, room tone or noise, which must get no reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +67,35 @@ class SoakResult:
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
     utterances: int = 0
-    answered: int = 0
+    answered: int = 0  # utterances the loop heard and replied to
     right_intent: int = 0
     turns: int = 0  # every reply to something heard, noise taken for speech included
+    quiet_pieces: int = 0  # silence, room tone or noise fed where an utterance would be
+    noise_turns: int = 0  # replies to something heard where no one spoke
+    unanswered: list[str] = field(default_factory=list)  # the recordings, and what was heard
     samples: list[Sample] = field(default_factory=list)
 
     @property
     def memory_growth_mb(self) -> float:
-        """Growth after warm-up: the last sample against the first one after it."""
-        warm = [s for s in self.samples if s.audio_seconds >= WARM_UP_SHARE * self.audio_seconds]
+        """Growth after warm-up: the samples' trend (a least-squares line) over the audio they
+        span. Single samples move a few MB either way with what the allocator holds between
+        turns; a leak is a slope."""
+        warm = self._after_warm_up()
+        if len(warm) < 3:
+            return 0.0
+        seconds = np.array([s.audio_seconds for s in warm])
+        slope = np.polyfit(seconds, np.array([s.rss_mb for s in warm]), 1)[0]
+        return round(float(slope * (seconds[-1] - seconds[0])), 1)
+
+    @property
+    def memory_last_minus_first_mb(self) -> float:
+        warm = self._after_warm_up()
         return round(warm[-1].rss_mb - warm[0].rss_mb, 1) if len(warm) > 1 else 0.0
+
+    @property
+    def memory_spread_mb(self) -> float:
+        rss = [s.rss_mb for s in self._after_warm_up()]
+        return round(max(rss) - min(rss), 1) if rss else 0.0
 
     @property
     def threads_flat(self) -> bool:
@@ -98,7 +118,8 @@ def _flat(counts: list[int]) -> bool:
 
 def fixture_utterances() -> list[Utterance]:
     with (FIXTURES / "manifest.tsv").open(encoding="utf-8") as rows:
-        found = [Utterance(FIXTURES / row["file"], tuple(row["expected"].split("|")))
+        found = [Utterance(FIXTURES / row["file"], tuple(row["expected"].split("|")),
+                           speech=row["voice"] != "-")
                  for row in csv.DictReader(rows, delimiter="\t")]
     return [u for u in found if "goodbye" not in u.expected and u.path.name != "conversation.wav"]
 
@@ -121,6 +142,7 @@ class SoakSource:
         self.rng = np.random.default_rng(seed)
         self.on_audio = on_audio or (lambda seconds: None)
         self.fed: list[Utterance] = []
+        self.spans: list[tuple[float, float]] = []  # where each fed utterance lies, in seconds
         self._speech = {u.path: read_speech_wav(u.path).samples for u in utterances}
 
     def describe(self) -> str:
@@ -146,8 +168,9 @@ class SoakSource:
             if not order:
                 order = [self.utterances[i] for i in self.rng.permutation(len(self.utterances))]
             utterance = order.pop()
-            self.fed.append(utterance)
             speech = np.frombuffer(self._speech[utterance.path], dtype="<i2")
+            self.fed.append(utterance)
+            self.spans.append((made, made + len(speech) / RATE))
             yield self._mixed(speech, self._background(len(speech), level, level))
             if len(self.fed) % LONG_GAP_EVERY == 0:  # a long quiet spell; the room changes
                 gap, new_level = LONG_GAP, ROOMS[(len(self.fed) // LONG_GAP_EVERY) % len(ROOMS)]
@@ -242,7 +265,15 @@ def soak(minutes: float, progress: Callable[[str], None] | None = None,
         # first start they are made on a worker while it listens).
         progress(f"voice: {voice.prepare(wiring.replies_to_prepare(settings))} sentences made "
                  "ahead")
-    loop = VoiceLoop(source, recogniser, talk, Speaker(voice, _Discarded()),
+    class WatchedLoop(VoiceLoop):
+        """The loop, with where each utterance it answered lay in the stream noted."""
+
+        def _heard(self, event, executor, clock, worker, attention):
+            heard.append((event.start, event.end, event.transcript.text))
+            return super()._heard(event, executor, clock, worker, attention)
+
+    heard: list[tuple[float, float, str]] = []
+    loop = WatchedLoop(source, recogniser, talk, Speaker(voice, _Discarded()),
                      out=lambda line: None, report=lambda line: progress(f"report: {line}"),
                      endpoint=settings.endpoint, denoise=settings.denoise)
     started, cpu_started = time.monotonic(), time.process_time()
@@ -250,11 +281,32 @@ def soak(minutes: float, progress: Callable[[str], None] | None = None,
     result.wall_seconds = round(time.monotonic() - started, 1)
     result.cpu_seconds = round(time.process_time() - cpu_started, 1)
     result.audio_seconds = round(result.audio_seconds, 1)
-    result.utterances = len(source.fed)
     result.turns = len(talk.intents)
-    result.answered = min(result.turns, result.utterances)
-    result.right_intent = _right(talk.intents, [u.expected for u in source.fed])
+    _account(result, source, heard)
+    result.right_intent = _right(talk.intents, [u.expected for u in source.fed if u.speech])
     return result
+
+
+def _account(result: SoakResult, source: SoakSource,
+             heard: list[tuple[float, float, str]]) -> None:
+    """Which utterances were heard (a reply to speech overlapping them), which were not, and
+    how many replies answered no one (noise or silence heard as speech)."""
+    answered = [False] * len(source.spans)
+    for start, end, _ in heard:
+        hits = [i for i, (s, e) in enumerate(source.spans)
+                if start < e and end > s and source.fed[i].speech]
+        for i in hits:
+            answered[i] = True
+        result.noise_turns += not hits
+    result.utterances = sum(u.speech for u in source.fed)
+    result.quiet_pieces = len(source.fed) - result.utterances
+    result.answered = sum(answered)
+    for i, done in enumerate(answered):
+        if not done and source.fed[i].speech:
+            s, e = source.spans[i]
+            near = [text for start, end, text in heard if start < e + 5 and end > s - 5]
+            result.unanswered.append(f"{source.fed[i].path.name} at {s:.1f}-{e:.1f} s "
+                                     f"(heard nearby: {near})")
 
 
 def _right(intents: list[str], expected: list[tuple[str, ...]], reach: int = 3) -> int:
@@ -282,6 +334,8 @@ def main() -> None:
     result = soak(args.minutes, progress=lambda line: print(line, flush=True),
                   voice_name=args.voice)
     figures = {**asdict(result), "memory_growth_mb": result.memory_growth_mb,
+               "memory_last_minus_first_mb": result.memory_last_minus_first_mb,
+               "memory_spread_mb": result.memory_spread_mb,
                "threads_flat": result.threads_flat, "files_flat": result.files_flat}
     print(json.dumps({k: v for k, v in figures.items() if k != "samples"}, indent=1))
     if args.json:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from common.errors import TrustCoachError
 from common.files import atomic_path
+from common.memory import give_back_freed_memory
 from common.transcript import Transcript
 from intents.normalize import normalize
 from voice.audio import AudioChunk
@@ -159,6 +160,7 @@ class UtteranceListener:
     def _finish(self, reason: str, end: float) -> Heard | None:
         session, self._session = self._session, None
         transcript = session.finish()
+        give_back_freed_memory()  # the decoder's working memory, sized by this utterance
         log.debug("utterance %.2f-%.2f s (%s): %r", self._started, end, reason, transcript.text)
         if self._keeper is not None:
             self._keeper.keep(b"".join(self._utterance), transcript)

@@ -28,6 +28,7 @@ from pathlib import Path
 from common.dirs import writable_cache_dir
 from common.errors import SpeechOutputError
 from common.files import write_bytes_atomically
+from common.memory import give_back_freed_memory
 from voice.audio import AudioChunk, AudioFormat, silence
 from voice.settings import DEFAULT_RATE, MAX_RATE, MIN_RATE
 from voice.tts import SENTENCE_GAP, EspeakSynthesizer, Synthesizer, speakable
@@ -158,6 +159,12 @@ def _loaded(path: Path):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = PIPER_THREADS
     options.inter_op_num_threads = 1
+    # Every sentence has a length of its own. onnxruntime's memory pool and its per-shape
+    # memory plans grew without end over a day of new sentences; without them, and with the
+    # freed memory handed back after each sentence, the voice holds only its model between
+    # sentences, for about a quarter more time per sentence (bench/README.md, "A long day").
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     config_path = path.with_name(path.name + ".json")
     try:
         config = piper.PiperConfig.from_dict(json.loads(config_path.read_text("utf-8")))
@@ -235,15 +242,6 @@ class PiperSynthesizer:
         to sound at once (a Piper sentence takes about half a second here, more on a Pi).
         Returns how many were made. Runs on a worker of its own; `stop` ends it early."""
         sentences = [speakable(text) for text in texts]
-        # The longest sentence first, made whether kept or not, so that onnxruntime's memory
-        # pool takes that size at the start. (Over an hour the program still grew: the soak
-        # in bench/README.md.)
-        longest = max((piece for pieces in sentences for piece in pieces), key=len, default="")
-        if longest:
-            try:
-                self._made(longest)
-            except SpeechOutputError as error:
-                log.debug("not prepared: %s", error)
         made = 0
         for pieces in sentences:
             if stop is not None and stop.is_set():
@@ -263,6 +261,8 @@ class PiperSynthesizer:
         except Exception as error:  # onnxruntime's and the phonemizer's own errors
             raise SpeechOutputError(f"text-to-speech failed for {piece[:40]!r}: "
                                     f"{type(error).__name__}: {error}") from None
+        finally:
+            give_back_freed_memory()
         return b"".join(chunk.audio_int16_bytes for chunk in chunks)
 
     def _cached(self, piece: str) -> Path:

@@ -9,8 +9,9 @@ whether every utterance was answered.
 The speech is the committed fixture recordings (tests/fixtures/audio), in a seeded shuffle,
 except goodbyes, which would end the session. Between utterances: 1.5 to 4 s without speech, and
 after every eighth half a minute, in which the room changes (quiet, a fan, a loud fan: the noise
-lies under the speech too). Replies are synthesised with espeak-ng and thrown away (nobody
-listens), so the voice is exercised too.
+lies under the speech too). The fixtures of silence, room tone and noise come round as
+utterances do and must get no reply. Replies are synthesised with the program's voice (Piper
+when installed, or --voice) and thrown away (nobody listens), so the voice is exercised too.
 """
 
 from __future__ import annotations

@@ -283,3 +283,27 @@ print("seconds:", round(sum(c.duration for c in got), 1), "rate:", got[0].rate)
     # The file device delivers as fast as it is read: at least the second asked for came.
     _, seconds, _, rate = out[-1].split()
     assert float(seconds) > 1.0 and rate == "44100"
+
+
+_HEAP_CHURN = """
+from bench import rss_mb
+from common.memory import give_back_freed_memory
+before = rss_mb()
+blocks = [bytes(8000) for _ in range(25_000)]  # from the C heap, as a model's buffers are
+kept = blocks[::50]  # a few stay, so the freed memory is holes, not the heap's end
+del blocks
+held = rss_mb()
+handed_back = give_back_freed_memory()
+print(before, held, rss_mb(), handed_back)
+"""
+
+
+def test_memory_freed_after_a_piece_of_work_is_handed_back_to_the_system():
+    """After each sentence (Piper) and each utterance (the recogniser) the freed working
+    memory goes back: glibc would otherwise keep it, and the program grow over a day."""
+    out = subprocess.run([sys.executable, "-c", _HEAP_CHURN], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    before, held, after, handed_back = out.stdout.split()
+    assert handed_back == "True"
+    assert float(held) - float(before) > 150  # glibc kept the freed holes
+    assert float(after) - float(before) < 30, out.stdout

@@ -160,7 +160,6 @@ class UtteranceListener:
     def _finish(self, reason: str, end: float) -> Heard | None:
         session, self._session = self._session, None
         transcript = session.finish()
-        give_back_freed_memory()  # the decoder's working memory, sized by this utterance
         log.debug("utterance %.2f-%.2f s (%s): %r", self._started, end, reason, transcript.text)
         if self._keeper is not None:
             self._keeper.keep(b"".join(self._utterance), transcript)
@@ -448,7 +447,12 @@ class ListeningWorker:
                 self._emit(item)
                 continue
             chunk = converter.convert(item.chunk)
-            self._emit(*self._hear(chunk))
+            heard = self._hear(chunk)
+            self._emit(*heard)
+            if any(isinstance(event, Heard) for event in heard):
+                # The decoder's working memory for that utterance goes back to the system
+                # (a few ms), after the utterance is on its way, not before.
+                give_back_freed_memory()
             if not self.source.live:
                 self._emit(StreamTime(chunk.end))
 

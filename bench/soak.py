@@ -125,6 +125,18 @@ def fixture_utterances() -> list[Utterance]:
     return [u for u in found if "goodbye" not in u.expected and u.path.name != "conversation.wav"]
 
 
+def _wait_until_quiet(limit: float = 120.0) -> None:
+    """Until the process has gone quiet: under 5 % of a core over half a second."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = time.process_time()
+        time.sleep(0.5)
+        if time.process_time() - before < 0.025:
+            return
+
+
 def _process_now(audio_seconds: float) -> Sample:
     return Sample(round(audio_seconds, 1), round(rss_mb(), 1),
                   len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd")))
@@ -137,11 +149,15 @@ class SoakSource:
     live = False
 
     def __init__(self, seconds: float, utterances: list[Utterance], seed: int = 7,
-                 on_audio: Callable[[float], None] | None = None) -> None:
+                 on_audio: Callable[[float], None] | None = None,
+                 between: Callable[[float], None] | None = None) -> None:
         self.seconds = seconds
         self.utterances = utterances
         self.rng = np.random.default_rng(seed)
         self.on_audio = on_audio or (lambda seconds: None)
+        # Called after each pause between utterances, and at the end, with the position; it
+        # may hold the stream there (to look at the process at rest).
+        self.between = between or (lambda seconds: None)
         self.fed: list[Utterance] = []
         self.spans: list[tuple[float, float]] = []  # where each fed utterance lies, in seconds
         self._speech = {u.path: read_speech_wav(u.path).samples for u in utterances}
@@ -151,7 +167,7 @@ class SoakSource:
 
     def run(self, emit, report, stop: threading.Event) -> None:
         position = 0.0
-        for samples in self._pieces():
+        for n, samples in enumerate(self._pieces()):
             for start in range(0, len(samples), int(CHUNK * RATE) * 2):
                 if stop.is_set():
                     return
@@ -159,6 +175,8 @@ class SoakSource:
                 emit(AudioChunk(piece, RATE, 2, 1, position))
                 position += len(piece) / 2 / RATE
                 self.on_audio(position)
+            if n % 2:  # utterance, pause: the utterance has ended
+                self.between(position)
 
     def _pieces(self) -> Iterator[bytes]:
         made = 0.0
@@ -236,13 +254,6 @@ def soak(minutes: float, progress: Callable[[str], None] | None = None,
             self.intents: list[str] = []
 
         def hear(self, transcript):
-            # The process is looked at here, between turns on the loop's own thread, where
-            # nothing passing (a reply being made) is counted.
-            if result.audio_seconds >= next_mark[0] and len(self.intents) >= WARM_UP_LONGEST:
-                gc.collect()
-                result.samples.append(_process_now(result.audio_seconds))
-                progress(f"{result.audio_seconds / 60:5.1f} min of audio: {result.samples[-1]}")
-                next_mark[0] = next(marks, float("inf"))
             turn = super().hear(transcript)
             self.intents.append(turn.reply.intent.id)
             return turn
@@ -251,13 +262,25 @@ def soak(minutes: float, progress: Callable[[str], None] | None = None,
     settings = settings_from({})
     result = SoakResult()
     seconds = minutes * 60
-    marks = iter([seconds * i / SAMPLES for i in range(SAMPLES)])
+    marks = iter([seconds * i / SAMPLES for i in range(1, SAMPLES)])
     next_mark = [next(marks)]
 
     def on_audio(position: float) -> None:
         result.audio_seconds = position
 
-    source = SoakSource(seconds, fixture_utterances(), on_audio=on_audio)
+    def between(position: float) -> None:
+        # The process is looked at at rest, as a home device is most of the day: the stream
+        # is held until everything fed so far has been heard and answered. (Looked at while
+        # the next utterance was being decoded, a sample moved 20-30 MB with the decoder's
+        # working memory.)
+        if position >= next_mark[0] or position >= seconds:
+            _wait_until_quiet()
+            gc.collect()
+            result.samples.append(_process_now(position))
+            progress(f"{position / 60:5.1f} min of audio: {result.samples[-1]}")
+            next_mark[0] = next(marks, float("inf"))
+
+    source = SoakSource(seconds, fixture_utterances(), on_audio=on_audio, between=between)
     talk = CountedConversation(wiring.coach(settings))
     recogniser = wiring.engine(settings, talk.coach.library)
     voice = choose_synthesizer(settings.speech_rate, voice_name)  # as `listen` chooses

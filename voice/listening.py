@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from common.errors import TrustCoachError
 from common.files import atomic_path
-from common.memory import give_back_freed_memory
 from common.transcript import Transcript
 from intents.normalize import normalize
 from voice.audio import AudioChunk
@@ -447,12 +446,7 @@ class ListeningWorker:
                 self._emit(item)
                 continue
             chunk = converter.convert(item.chunk)
-            heard = self._hear(chunk)
-            self._emit(*heard)
-            if any(isinstance(event, Heard) for event in heard):
-                # The decoder's working memory for that utterance goes back to the system
-                # (a few ms), after the utterance is on its way, not before.
-                give_back_freed_memory()
+            self._emit(*self._hear(chunk))
             if not self.source.live:
                 self._emit(StreamTime(chunk.end))
 

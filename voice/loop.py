@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from common.memory import give_back_freed_memory
 from intents.conversation import Conversation, Turn
 from intents.exercise import Event
 from voice.clock import Clock, MonotonicClock, StreamClock
@@ -129,6 +130,10 @@ class VoiceLoop:
                     acted_on = None
                 elif turn := self._heard(event, executor, clock, worker, attention):
                     acted_on = turn if event.instant else None
+                if not executor.exercise_running:  # no cue to keep time for
+                    # What hearing and answering it freed (the decoder's working memory, the
+                    # reply's audio) goes back to the system, or the process grows over a day.
+                    give_back_freed_memory()
             elif isinstance(event, WakeHeard) and attention is not None:
                 attention.spotted(event.at)
             elif isinstance(event, SourceProblem):

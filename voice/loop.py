@@ -42,6 +42,9 @@ from voice.wake import Attention, WakeSettings, WakeSpotter
 
 log = logging.getLogger(__name__)
 
+# Housekeeping after a turn (a few ms, tens at most) waits when a breathing cue is this close.
+CUE_CLEARANCE = 0.25  # seconds
+
 
 class VoiceLoop:
     """One conversation heard through one source. `run` may be called again after it returns
@@ -130,7 +133,8 @@ class VoiceLoop:
                     acted_on = None
                 elif turn := self._heard(event, executor, clock, worker, attention):
                     acted_on = turn if event.instant else None
-                if not executor.exercise_running:  # no cue to keep time for
+                due = executor.next_due()
+                if due is None or due - clock.now() > CUE_CLEARANCE:
                     # What hearing and answering it freed (the decoder's working memory, the
                     # reply's audio) goes back to the system, or the process grows over a day.
                     give_back_freed_memory()

@@ -80,8 +80,8 @@ class SoakResult:
     @property
     def memory_growth_mb(self) -> float:
         """Growth after warm-up: the samples' trend (a least-squares line) over the audio they
-        span. Single samples move a few MB either way with what the allocator holds between
-        turns; a leak is a slope."""
+        span. Single samples move by tens of MB even at rest (bench/README.md, A long day); a
+        leak is a slope."""
         warm = self._after_warm_up()
         if len(warm) < 3:
             return 0.0

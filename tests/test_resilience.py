@@ -299,8 +299,8 @@ print(before, held, rss_mb(), handed_back)
 
 
 def test_memory_freed_after_a_piece_of_work_is_handed_back_to_the_system():
-    """After each sentence (Piper) and each utterance (the recogniser) the freed working
-    memory goes back: glibc would otherwise keep it, and the program grow over a day."""
+    """After each sentence (Piper) and each turn (the loop) the freed working memory goes
+    back: glibc would otherwise keep it, and the program grow over a day."""
     out = subprocess.run([sys.executable, "-c", _HEAP_CHURN], capture_output=True, text=True,
                          check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     before, held, after, handed_back = out.stdout.split()

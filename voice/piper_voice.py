@@ -241,11 +241,11 @@ class PiperSynthesizer:
         """Make and keep the first sentence of each text not made yet, so that a reply starts
         to sound at once (a Piper sentence takes about half a second here, more on a Pi).
         Returns how many were made. Runs on a worker of its own; `stop` ends it early."""
-        sentences = [speakable(text) for text in texts]
         made = 0
-        for pieces in sentences:
+        for text in texts:
             if stop is not None and stop.is_set():
                 break
+            pieces = speakable(text)
             if pieces and not self._cached(pieces[0]).is_file():
                 try:
                     self._piece(pieces[0])

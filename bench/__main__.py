@@ -26,6 +26,7 @@ from bench import one_core as one_core_bench
 from bench import speech, speech_set
 from bench import voice as voice_bench
 from bench import wake as wake_bench
+from common.memory import share_one_heap
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLOT_CONDITIONS = ("clean", "pink-20dB", "pink-10dB", "pink-5dB")
@@ -48,6 +49,7 @@ def machine() -> str:
 
 
 def main() -> None:
+    share_one_heap()  # as the program does
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--targets", action="store_true",

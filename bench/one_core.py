@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench import print_and_save
+from common.memory import share_one_heap
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "audio"
@@ -104,6 +105,7 @@ def render(report: dict) -> list[str]:
 
 
 def main() -> None:
+    share_one_heap()  # as the program does
     parser = argparse.ArgumentParser(prog="python -m bench.one_core")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

@@ -17,9 +17,11 @@ when installed, or --voice) and thrown away (nobody listens), so the voice is ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import rss_mb
-from common.memory import give_back_freed_memory
+from common.memory import give_back_freed_memory, share_one_heap
 from voice.audio import AudioChunk
 from voice.wav import read_speech_wav
 
@@ -61,6 +63,11 @@ class Sample:
     rss_mb: float
     threads: int
     open_files: int
+    # Of rss_mb: memory the process allocated, and pages of mapped files (libraries, models)
+    # that are resident: the second grows as code is first run and shrinks when the kernel
+    # takes pages back, without anything leaking.
+    anonymous_mb: float = 0.0
+    file_mb: float = 0.0
 
 
 @dataclass(slots=True)
@@ -82,11 +89,24 @@ class SoakResult:
         """Growth after warm-up: the samples' trend (a least-squares line) over the audio they
         span. Single samples move by tens of MB even at rest (bench/README.md, A long day); a
         leak is a slope."""
+        return self._trend(lambda sample: sample.rss_mb)
+
+    @property
+    def anonymous_growth_mb(self) -> float:
+        """The same trend for allocated memory alone (a leak is here)."""
+        return self._trend(lambda sample: sample.anonymous_mb)
+
+    @property
+    def file_growth_mb(self) -> float:
+        """The same trend for resident pages of mapped files."""
+        return self._trend(lambda sample: sample.file_mb)
+
+    def _trend(self, of: Callable[[Sample], float]) -> float:
         warm = self._after_warm_up()
         if len(warm) < 3:
             return 0.0
         seconds = np.array([s.audio_seconds for s in warm])
-        slope = np.polyfit(seconds, np.array([s.rss_mb for s in warm]), 1)[0]
+        slope = np.polyfit(seconds, np.array([of(s) for s in warm]), 1)[0]
         return round(float(slope * (seconds[-1] - seconds[0])), 1)
 
     @property
@@ -139,8 +159,15 @@ def _wait_until_quiet(limit: float = 120.0) -> None:
 
 
 def _process_now(audio_seconds: float) -> Sample:
+    status = dict(line.split(":", 1) for line in
+                  Path("/proc/self/status").read_text(encoding="ascii").splitlines())
+
+    def mb(field: str) -> float:
+        return round(int(status.get(field, "0 kB").split()[0]) / 1024, 1)
+
     return Sample(round(audio_seconds, 1), round(rss_mb(), 1),
-                  len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd")))
+                  len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd")),
+                  mb("RssAnon"), mb("RssFile"))
 
 
 class SoakSource:
@@ -305,18 +332,46 @@ def soak(minutes: float, progress: Callable[[str], None] | None = None,
                      out=lambda line: None, report=lambda line: progress(f"report: {line}"),
                      endpoint=settings.endpoint, denoise=settings.denoise)
     started, cpu_started = time.monotonic(), time.process_time()
-    loop.run()
+    with _FinishedUtterances.watching() as finished:  # all the listener ended, answered or not
+        loop.run()
     result.wall_seconds = round(time.monotonic() - started, 1)
     result.cpu_seconds = round(time.process_time() - cpu_started, 1)
     result.audio_seconds = round(result.audio_seconds, 1)
     result.turns = len(talk.intents)
-    _account(result, source, heard)
+    _account(result, source, heard, finished.spans)
     result.right_intent = _right(talk.intents, [u.expected for u in source.fed if u.speech])
     return result
 
 
-def _account(result: SoakResult, source: SoakSource,
-             heard: list[tuple[float, float, str]]) -> None:
+class _FinishedUtterances(logging.Handler):
+    """The listener's own account of each utterance it ended, empty readings included: what
+    an unanswered recording turned into (nothing, an empty reading, or part of another)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.spans: list[tuple[float, float, str]] = []
+
+    @classmethod
+    @contextlib.contextmanager
+    def watching(cls) -> Iterator[_FinishedUtterances]:
+        handler, listening_log = cls(), logging.getLogger("voice.listening")
+        was = listening_log.level
+        listening_log.addHandler(handler)
+        listening_log.setLevel(logging.DEBUG)
+        try:
+            yield handler
+        finally:
+            listening_log.removeHandler(handler)
+            listening_log.setLevel(was)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("utterance ") and len(record.args) == 4:
+            start, end, reason, text = record.args
+            self.spans.append((start, end, f"{text!r} ({reason})"))
+
+
+def _account(result: SoakResult, source: SoakSource, heard: list[tuple[float, float, str]],
+             finished: list[tuple[float, float, str]]) -> None:
     """Which utterances were heard (a reply to speech overlapping them), which were not, and
     how many replies answered no one (noise or silence heard as speech)."""
     answered = [False] * len(source.spans)
@@ -333,8 +388,10 @@ def _account(result: SoakResult, source: SoakSource,
         if not done and source.fed[i].speech:
             s, e = source.spans[i]
             near = [text for start, end, text in heard if start < e + 5 and end > s - 5]
+            ended = [f"{start:.1f}-{end:.1f} s {text}" for start, end, text in finished
+                     if start < e + 5 and end > s - 5]
             result.unanswered.append(f"{source.fed[i].path.name} at {s:.1f}-{e:.1f} s "
-                                     f"(heard nearby: {near})")
+                                     f"(answered nearby: {near}; the listener ended: {ended})")
 
 
 def _right(intents: list[str], expected: list[tuple[str, ...]], reach: int = 3) -> int:
@@ -353,6 +410,7 @@ def _right(intents: list[str], expected: list[tuple[str, ...]], reach: int = 3) 
 
 
 def main() -> None:
+    share_one_heap()  # as the program does
     parser = argparse.ArgumentParser(prog="python -m bench.soak")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -364,6 +422,8 @@ def main() -> None:
     figures = {**asdict(result), "memory_growth_mb": result.memory_growth_mb,
                "memory_last_minus_first_mb": result.memory_last_minus_first_mb,
                "memory_spread_mb": result.memory_spread_mb,
+               "anonymous_growth_mb": result.anonymous_growth_mb,
+               "file_growth_mb": result.file_growth_mb,
                "threads_flat": result.threads_flat, "files_flat": result.files_flat}
     print(json.dumps({k: v for k, v in figures.items() if k != "samples"}, indent=1))
     if args.json:

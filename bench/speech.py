@@ -109,9 +109,11 @@ def _words(text: str) -> list[str]:
 
 
 def evaluate_in_process(config: Config, items: list[Item]) -> Scores:
+    from common.memory import share_one_heap
     from intents.library import load_library
     from intents.matcher import IntentMatcher
 
+    share_one_heap()  # as the program does (a process of its own: spawned)
     library = load_library()
     return evaluate(config, items, library, IntentMatcher(library))
 

@@ -25,6 +25,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -183,8 +184,8 @@ def _unpack(zip_path: Path, cache_dir: Path) -> tuple[Path, str]:
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of a safetensors file as read-only views of a memory map: a page of the
-    30,522-word embedding table is read from disk only when a word on it is used."""
+    """The tensors of a safetensors file as read-only views of a memory map (copied out of
+    it, or read from the file, as they are needed)."""
     dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
     try:
         mapped = np.memmap(path, dtype=np.uint8, mode="r")
@@ -204,6 +205,43 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
         return tensors
     except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
         raise SentenceModelError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+class _RowsOnDisk:
+    """A table kept in its file and read a row at a time: a sentence needs a few dozen of the
+    30,522 word vectors. (Mapped into memory instead, the process kept every page it had
+    touched: its resident size grew with each new word heard, all day.)"""
+
+    def __init__(self, path: Path, table: np.ndarray) -> None:
+        """`table`: the (rows, columns) view of the table in a memory map of `path`."""
+        mapping = table
+        while isinstance(mapping.base, np.ndarray):
+            mapping = mapping.base
+        if not isinstance(mapping, np.memmap) or table.dtype != np.float32 \
+                or not table.flags.c_contiguous:
+            raise SentenceModelError(f"{path}: the word vectors are not float32 in the file")
+        self._path = path
+        self._offset = table.ctypes.data - mapping.ctypes.data  # where the table starts
+        self.shape = table.shape
+        self._row_bytes = table.shape[1] * table.dtype.itemsize
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        wanted, where = np.unique(rows, return_inverse=True)
+        found = np.empty((len(wanted), self.shape[1]), dtype=np.float32)
+        try:
+            descriptor = os.open(self._path, os.O_RDONLY)
+        except OSError as error:
+            raise SentenceModelError(f"{self._path}: unreadable ({error})") from None
+        try:
+            for i, row in enumerate(wanted):
+                data = os.pread(descriptor, self._row_bytes,
+                                self._offset + int(row) * self._row_bytes)
+                if len(data) != self._row_bytes:
+                    raise SentenceModelError(f"{self._path}: cut short")
+                found[i] = np.frombuffer(data, dtype=np.float32)
+        finally:
+            os.close(descriptor)
+        return found[where]
 
 
 def _layer_norm(x: np.ndarray, weight_bias: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -476,7 +514,7 @@ class SentenceEncoder:
         def get(name: str, shape: tuple[int, ...]) -> np.ndarray:
             return self._get(tensors, path, name, shape)
 
-        self._words = get("embeddings.word_embeddings.weight", (30522, DIM))  # stays mapped
+        self._words = _RowsOnDisk(path, get("embeddings.word_embeddings.weight", (30522, DIM)))
         self._positions = np.array(get("embeddings.position_embeddings.weight", (512, DIM))
                                    [:MAX_TOKENS])
         self._positions += get("embeddings.token_type_embeddings.weight", (2, DIM))[0]
@@ -527,6 +565,10 @@ class SentenceEncoder:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only
+        # Without the memory pool and per-shape plans the encoder holds about 40 MB less
+        # between utterances, for a few per cent more time each (bench/README.md, "A long day").
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         graph = folder / f"encoder-v{_GRAPH_VERSION}{'-int8' if int8 else ''}.onnx"
         if graph.is_file():
             try:

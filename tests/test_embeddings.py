@@ -51,6 +51,19 @@ def test_both_backends_give_the_reference_vectors(encoder, numpy_encoder):
     assert numpy_encoder.backend == "numpy"
 
 
+def test_no_part_of_the_model_stays_mapped_after_loading(cache, encoder, numpy_encoder):
+    """The word vectors are read from the file as sentences need them: a mapped table kept
+    every page a word had touched, and the process grew with each new word all day."""
+    import gc
+
+    encoder.encode(["every word in this sentence is looked up", "zebra quixotic lantern"])
+    numpy_encoder.encode(["a different set of words entirely"])
+    gc.collect()
+    with open("/proc/self/maps", encoding="ascii") as maps:
+        mapped = [line for line in maps if "model.safetensors" in line]
+    assert mapped == []
+
+
 def test_int8_is_close_to_float_and_cached_apart(cache, encoder):
     if encoder.backend != "onnxruntime":
         pytest.skip("int8 needs onnxruntime")

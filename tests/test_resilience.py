@@ -307,3 +307,45 @@ def test_memory_freed_after_a_piece_of_work_is_handed_back_to_the_system():
     assert handed_back == "True"
     assert float(held) - float(before) > 150  # glibc kept the freed holes
     assert float(after) - float(before) < 30, out.stdout
+
+
+_THREAD_HEAP = """
+import ctypes, sys, threading
+from common.memory import share_one_heap
+shared = sys.argv[1] == "shared" and share_one_heap()
+held = []
+worker = threading.Thread(target=lambda: held.extend(bytes(8000) for _ in range(5_000)))
+worker.start()
+worker.join()
+ctypes.CDLL(None).malloc_stats()  # each heap ("Arena N") and what it holds, on stderr
+print(shared)
+"""
+
+
+def test_threads_share_the_one_heap_that_can_be_handed_back():
+    """A reply is made on a thread of its own. glibc gives a new thread a heap of its own,
+    whose free top malloc_trim leaves in place: the Piper voice made on a thread per reply
+    held 40-60 MB more, wandering (bench/README.md, A long day)."""
+    root = os.path.dirname(os.path.dirname(__file__))
+    heaps = {}
+    for mode in ("shared", "default"):
+        out = subprocess.run([sys.executable, "-c", _THREAD_HEAP, mode], capture_output=True,
+                             text=True, check=True, cwd=root)
+        heaps[mode] = [line for line in out.stderr.splitlines() if line.startswith("Arena ")]
+        assert out.stdout.strip() == str(mode == "shared")
+    assert heaps["shared"] == ["Arena 0:"]
+    assert len(heaps["default"]) > 1  # what the program would do without it
+
+
+def test_the_program_shares_the_one_heap_from_its_first_line(tmp_path):
+    """`trust-coach say` makes its sentences on a worker thread: that worker allocated from
+    the main heap (the only heap glibc reports)."""
+    run = ("import ctypes, sys; from voice.__main__ import main; code = main(sys.argv[1:]); "
+           "ctypes.CDLL(None).malloc_stats(); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", run, "say", "one heap for every thread",
+                          "--voice", "en-us", "--output", str(tmp_path / "said.wav")],
+                         capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert (tmp_path / "said.wav").stat().st_size > 10_000
+    assert [line for line in out.stderr.splitlines() if line.startswith("Arena ")] == \
+        ["Arena 0:"], out.stderr

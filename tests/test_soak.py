@@ -31,4 +31,8 @@ def test_two_minutes_of_a_long_day(tmp_path):
     # Two minutes is too short for the first uses' caches to settle (a fresh clone grew
     # 13 MB here); the hour holds the 5 MB bound (bench/README.md), this catches a real leak.
     assert result["memory_growth_mb"] <= 25.0, result["samples"]
+    assert result["anonymous_growth_mb"] <= 15.0, result["samples"]  # what was allocated
+    # The split is the process's own: allocated memory and mapped files' pages make the whole.
+    assert all(abs(s["anonymous_mb"] + s["file_mb"] - s["rss_mb"]) <= 1.0
+               for s in result["samples"]), result["samples"]
     assert result["threads_flat"] and result["files_flat"], result["samples"]

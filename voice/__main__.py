@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import EXIT_INTERNAL, EXIT_OK, TrustCoachError, UsageError
+from common.memory import share_one_heap
 from common.offline import stay_offline
 from voice.settings import ENGINES, settings_from
 
@@ -226,6 +227,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     stay_offline()  # before any library that would phone home is imported
+    share_one_heap()  # before any thread starts, so freed memory can be handed back
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),

@@ -20,6 +20,11 @@ from voice.stt import SpeechEngine, SpeechSession
 
 log = logging.getLogger(__name__)
 
+# The streaming pass's reading stands in for a Whisper invention only with this many words,
+# heard with this mean word confidence (0-1).
+CLEAR_WORDS = 3
+CLEAR_CONFIDENCE = 0.6
+
 
 class TwoPassEngine:
     def __init__(self, accurate: SpeechEngine, fast: SpeechEngine) -> None:
@@ -53,15 +58,33 @@ class TwoPassSession:
     def finish(self) -> Transcript:
         fast = self._fast.finish()
         accurate = self._accurate.finish()
-        return combined(accurate, fast, self._name)
+        dropped = getattr(self._accurate, "dropped", None)
+        return combined(accurate, fast, self._name, dropped() if dropped is not None else "")
 
 
-def combined(accurate: Transcript, fast: Transcript, engine: str) -> Transcript:
+def combined(accurate: Transcript, fast: Transcript, engine: str,
+             accurate_dropped: str = "") -> Transcript:
     """Whisper's reading, with the streaming pass's readings as the other readings. When
     Whisper heard nothing (its guards dropped the text), nothing was said: the streaming pass
-    alone turns noise into words far more often than it catches speech Whisper missed."""
+    alone turns noise into words far more often than it catches speech Whisper missed.
+
+    Except when what Whisper dropped was one of its known inventions ("Thank you for
+    watching."): it says those when it makes out no words, whether or not someone spoke. If
+    the streaming pass heard several words clearly in the same utterance, someone did, and its
+    reading is the best there is."""
     others = tuple(dict.fromkeys(t for t in (fast.text, *fast.alternatives)
                                  if t.strip() and t != accurate.text))
     if accurate.is_empty:
+        if accurate_dropped == "invented" and clearly_heard(fast):
+            log.debug("Whisper made nothing of it; the streaming pass heard %r", fast.text)
+            return replace(fast, engine=engine)
         return replace(accurate, engine=engine, alternatives=())
     return replace(accurate, engine=engine, alternatives=others)
+
+
+def clearly_heard(reading: Transcript) -> bool:
+    """Several words, each heard with a fair confidence on the whole (a noise the streaming
+    pass turns into words is one or two, and unsure)."""
+    words = reading.words
+    return (len(words) >= CLEAR_WORDS
+            and sum(word.confidence for word in words) / len(words) >= CLEAR_CONFIDENCE)

@@ -481,6 +481,11 @@ class WhisperSession:
     def partial(self) -> str:
         return ""
 
+    def dropped(self) -> str:
+        """Why the last `finish` returned no text ("" when it returned some): the guard's
+        reason, such as "no speech" or "invented"."""
+        return "" if self.result is None else self.result.dropped
+
     def finish(self) -> Transcript:
         if self.finished:
             raise RuntimeError("this Whisper session is already finished")

@@ -26,6 +26,7 @@ import importlib.util
 import json
 import logging
 import os
+import weakref
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -210,7 +211,8 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
 class _RowsOnDisk:
     """A table kept in its file and read a row at a time: a sentence needs a few dozen of the
     30,522 word vectors. (Mapped into memory instead, the process kept every page it had
-    touched: its resident size grew with each new word heard, all day.)"""
+    touched: its resident size grew with each new word heard, all day.) The file stays open,
+    as a mapping would keep it: a cache cleared while the program runs does not take it away."""
 
     def __init__(self, path: Path, table: np.ndarray) -> None:
         """`table`: the (rows, columns) view of the table in a memory map of `path`."""
@@ -224,23 +226,24 @@ class _RowsOnDisk:
         self._offset = table.ctypes.data - mapping.ctypes.data  # where the table starts
         self.shape = table.shape
         self._row_bytes = table.shape[1] * table.dtype.itemsize
+        try:
+            self._descriptor = os.open(path, os.O_RDONLY)  # pread: safe from any thread
+        except OSError as error:
+            raise SentenceModelError(f"{path}: unreadable ({error})") from None
+        weakref.finalize(self, os.close, self._descriptor)
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
         wanted, where = np.unique(rows, return_inverse=True)
         found = np.empty((len(wanted), self.shape[1]), dtype=np.float32)
-        try:
-            descriptor = os.open(self._path, os.O_RDONLY)
-        except OSError as error:
-            raise SentenceModelError(f"{self._path}: unreadable ({error})") from None
-        try:
-            for i, row in enumerate(wanted):
-                data = os.pread(descriptor, self._row_bytes,
+        for i, row in enumerate(wanted):
+            try:
+                data = os.pread(self._descriptor, self._row_bytes,
                                 self._offset + int(row) * self._row_bytes)
-                if len(data) != self._row_bytes:
-                    raise SentenceModelError(f"{self._path}: cut short")
-                found[i] = np.frombuffer(data, dtype=np.float32)
-        finally:
-            os.close(descriptor)
+            except OSError as error:
+                raise SentenceModelError(f"{self._path}: unreadable ({error})") from None
+            if len(data) != self._row_bytes:
+                raise SentenceModelError(f"{self._path}: cut short")
+            found[i] = np.frombuffer(data, dtype=np.float32)
         return found[where]
 
 

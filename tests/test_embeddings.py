@@ -64,6 +64,16 @@ def test_no_part_of_the_model_stays_mapped_after_loading(cache, encoder, numpy_e
     assert mapped == []
 
 
+def test_a_cache_cleared_while_running_does_not_take_the_words_away(tmp_path):
+    import shutil
+
+    encoder = SentenceEncoder(cache_dir=tmp_path / "cache")
+    before = encoder.encode(["words we have not looked up before"])
+    shutil.rmtree(tmp_path / "cache")  # as a user clearing ~/.cache would
+    again = encoder.encode(["quixotic zebras near the lantern"])
+    assert again.shape == before.shape and np.isfinite(again).all()
+
+
 def test_int8_is_close_to_float_and_cached_apart(cache, encoder):
     if encoder.backend != "onnxruntime":
         pytest.skip("int8 needs onnxruntime")

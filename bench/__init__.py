@@ -16,7 +16,15 @@ def print_and_save(report: dict, path: Path | None) -> None:
 
 def rss_mb() -> float:
     """This process's resident memory now, in MB (Linux)."""
+    return memory_mb("VmRSS")[0]
+
+
+def memory_mb(*fields: str) -> tuple[float, ...]:
+    """Fields of this process's /proc/self/status in MB, read at one moment (0 when absent):
+    "VmRSS" (resident), "RssAnon" (of it, allocated), "RssFile" (of it, mapped files)."""
+    found = dict.fromkeys(fields, 0.0)
     for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        name, _, value = line.partition(":")
+        if name in found:
+            found[name] = int(value.split()[0]) / 1024
+    return tuple(found[field] for field in fields)

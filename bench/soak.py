@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import rss_mb
+from bench import memory_mb
 from common.memory import give_back_freed_memory, share_one_heap
 from voice.audio import AudioChunk
 from voice.wav import read_speech_wav
@@ -159,15 +159,10 @@ def _wait_until_quiet(limit: float = 120.0) -> None:
 
 
 def _process_now(audio_seconds: float) -> Sample:
-    status = dict(line.split(":", 1) for line in
-                  Path("/proc/self/status").read_text(encoding="ascii").splitlines())
-
-    def mb(field: str) -> float:
-        return round(int(status.get(field, "0 kB").split()[0]) / 1024, 1)
-
-    return Sample(round(audio_seconds, 1), round(rss_mb(), 1),
-                  len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd")),
-                  mb("RssAnon"), mb("RssFile"))
+    resident, anonymous, files = (round(mb, 1) for mb in memory_mb("VmRSS", "RssAnon",
+                                                                    "RssFile"))
+    return Sample(round(audio_seconds, 1), resident, len(os.listdir("/proc/self/task")),
+                  len(os.listdir("/proc/self/fd")), anonymous, files)
 
 
 class SoakSource:

@@ -79,6 +79,17 @@ def pocketsphinx_restricted(library):
                        restrict_to=recognition_sentences(library))
 
 
+@pytest.fixture(scope="module")
+def two_pass(library):
+    """The default engine: Whisper, with the restricted PocketSphinx streaming beside it
+    (loaded per module, not held all session: the benchmark test measures its own peak)."""
+    from intents.grammar import recognition_sentences
+    from voice.stt import EngineChoice, load_engine
+
+    return load_engine(EngineChoice("whisper", None, "test"),
+                       restrict_to=recognition_sentences(library))
+
+
 @pytest.fixture(scope="session")
 def pocketsphinx_full():
     from voice.pocketsphinx_engine import PocketSphinxEngine

@@ -376,16 +376,6 @@ def test_the_program_stops_cleanly_within_a_second_on_a_signal(tmp_path, signal_
     assert took < 1.0, took
 
 
-@pytest.fixture(scope="module")
-def two_pass(library):
-    """The default engine: Whisper, with the restricted PocketSphinx streaming beside it."""
-    from intents.grammar import recognition_sentences
-    from voice.stt import EngineChoice, load_engine
-
-    return load_engine(EngineChoice("whisper", None, "test"),
-                       restrict_to=recognition_sentences(library))
-
-
 class _TimedSource(WavFileSource):
     """A recording in real time that remembers when it started, to time what it says."""
 

@@ -17,15 +17,6 @@ from voice.wav import read_speech_wav
 SOAK_REPEAT = DATA / "soak-espeak-repeat-cleaned.wav"
 
 
-@pytest.fixture(scope="module")
-def two_pass(library):
-    from intents.grammar import recognition_sentences
-    from voice.stt import EngineChoice, load_engine
-
-    return load_engine(EngineChoice("whisper", None, "test"),
-                       restrict_to=recognition_sentences(library))
-
-
 def _heard(engine, path):
     session = engine.start()
     session.accept(read_speech_wav(path))
